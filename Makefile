@@ -1,0 +1,29 @@
+# `make demo` and `make test` each set up .venv from the lock file first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SETUP := $(VENV)/.setup-done
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(SETUP)
+
+$(SETUP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+demo: $(SETUP)
+	$(BIN)/snakemake --profile profiles/demo
+	@echo "Open results/report.html"
+
+lint: $(SETUP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules/
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf results logs benchmarks .snakemake

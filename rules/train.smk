@@ -1,0 +1,20 @@
+rule train:
+    input:
+        unpack(training_inputs),
+    output:
+        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
+        history="results/runs/{model}_{strategy}/seed{seed}/history.csv",
+        train="results/runs/{model}_{strategy}/seed{seed}/train.json",
+    log:
+        "logs/train/{model}_{strategy}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}_{strategy}_seed{seed}.tsv"
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=240,
+    params:
+        settings=training_settings,
+    script:
+        "../scripts/train.py"

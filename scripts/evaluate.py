@@ -1,0 +1,19 @@
+from mribench.logs import send_output_to
+
+send_output_to(snakemake.log[0])
+
+from mribench.evaluation import evaluate_target  # noqa: E402
+
+evaluate_target(
+    model_path=snakemake.input.model,
+    history_csv=snakemake.input.history,
+    split_csv=snakemake.input.split,
+    dataset_dir=snakemake.input.dataset,
+    classes=snakemake.params.classes,
+    batch_size=snakemake.params.batch_size,
+    threads=snakemake.threads,
+    out_metrics=snakemake.output.metrics,
+    out_predictions=snakemake.output.predictions,
+    out_confusion=snakemake.output.confusion,
+    out_curves=snakemake.output.curves,
+)

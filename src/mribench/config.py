@@ -1,0 +1,70 @@
+"""Config validation that runs when Snakemake parses the workflow, before any job starts.
+
+The JSON schema catches wrong types, ranges and mistyped keys; the checks below catch what a
+schema cannot know: which models the registry has and which files exist.
+"""
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from mribench import registry
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def validate_config(config, schema_path):
+    """Raise ConfigError listing every problem, each naming its config key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        f"config key `{_key(error.absolute_path)}`: {error.message}"
+        for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if not problems:
+        problems = _semantic_problems(config)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def weights_argument(weights):
+    """What Keras' application constructors take for a config `weights` value."""
+    return None if weights == "none" else weights
+
+
+def _key(path):
+    return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _semantic_problems(config):
+    problems = []
+    for name in config["models"]:
+        if name not in registry.BASES:
+            problems.append(
+                f"config key `models`: unknown model {name!r}; known models: "
+                f"{', '.join(registry.BASES)} (add a base with one line in mribench/registry.py)"
+            )
+            continue
+        if name not in config["model_settings"]:
+            problems.append(f"config key `model_settings.{name}`: missing; give weights and unfreeze_layers")
+            continue
+        settings = config["model_settings"][name]
+        minimum = registry.BASES[name].min_image_size
+        if config["image_size"] < minimum:
+            problems.append(f"config key `image_size`: {name} needs at least {minimum} px, got {config['image_size']}")
+        weights = settings["weights"]
+        if weights not in ("imagenet", "none") and not Path(weights).is_file():
+            problems.append(
+                f"config key `model_settings.{name}.weights`: {weights!r} is neither imagenet, none, "
+                "nor an existing weights file"
+            )
+    dataset = config["dataset"]
+    if dataset["source"] == "path":
+        if not dataset["path"]:
+            problems.append("config key `dataset.path`: required when dataset.source is path")
+        elif not Path(dataset["path"]).exists():
+            problems.append(f"config key `dataset.path`: {dataset['path']!r} does not exist")
+    return problems

@@ -1,0 +1,59 @@
+"""Evaluate a trained model on the held-out test set, with scikit-learn's metrics."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
+
+from mribench import images, plots, split
+from mribench.model import Preprocess  # noqa: F401  (registers the layer for loading)
+
+
+def evaluate_target(
+    model_path, history_csv, split_csv, dataset_dir, classes, batch_size, threads,
+    out_metrics, out_predictions, out_confusion, out_curves,
+):
+    model = keras.models.load_model(model_path, safe_mode=True)
+    image_size = model.input_shape[1]
+    test = split.read_split(split_csv, "test")
+    pixels = images.load_images(dataset_dir, test.path, image_size, threads)
+    probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
+
+    y_true = test.label.map(classes.index).to_numpy()
+    metrics = test_metrics(y_true, probabilities, classes)
+    Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
+
+    predictions = pd.DataFrame(
+        {
+            "file": test.path,
+            "true": test.label,
+            "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
+        }
+    )
+    for i, name in enumerate(classes):
+        predictions[f"p_{name}"] = probabilities[:, i]
+    predictions.to_csv(out_predictions, index=False, float_format="%.6f")
+
+    plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
+    plots.curves_figure(pd.read_csv(history_csv), out_curves)
+
+
+def test_metrics(y_true, probabilities, classes):
+    """Loss, accuracy, the classification report and the confusion matrix (rows: true class)."""
+    labels = list(range(len(classes)))
+    y_pred = probabilities.argmax(axis=1)
+    return {
+        "test": {
+            "n_images": int(len(y_true)),
+            "loss": float(log_loss(y_true, probabilities, labels=labels)),
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "classification_report": classification_report(
+                y_true, y_pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
+            ),
+            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        },
+        "classes": list(classes),
+    }

@@ -1,0 +1,14 @@
+"""Send a job's output, including TensorFlow's C++ messages, to its Snakemake log."""
+
+import os
+import sys
+
+
+def send_output_to(log_path):
+    """Point file descriptors 1 and 2 at `log_path` for the rest of the process."""
+    log = open(log_path, "a", buffering=1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log

@@ -1,0 +1,115 @@
+"""Obtain the dataset in the Kaggle layout from Kaggle, a local folder or zip, or the phantom generator.
+
+Every source writes into a temporary folder beside the destination and renames it at the end,
+so an interrupted download or extraction never leaves a half dataset that looks complete.
+"""
+
+import contextlib
+import io
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from mribench import phantoms
+
+SPLITS = ("Training", "Testing")
+
+KAGGLE_CREDENTIALS_HELP = """\
+Kaggle credentials were not found, so the dataset {slug} cannot be downloaded.
+The kaggle client looks for them, in this order:
+  - the environment variable KAGGLE_API_TOKEN (a token from https://www.kaggle.com/settings/api),
+  - the file ~/.kaggle/access_token (or $KAGGLE_CONFIG_DIR/access_token),
+  - the legacy ~/.kaggle/kaggle.json (or $KAGGLE_CONFIG_DIR/kaggle.json),
+    or the environment variables KAGGLE_USERNAME and KAGGLE_KEY,
+  - a login cached by `kaggle auth login`.
+To work offline instead, download the dataset once and set in config.yaml
+  dataset: {{source: path, path: <folder or .zip in the Kaggle layout>}}"""
+
+
+class DatasetError(RuntimeError):
+    pass
+
+
+def obtain_dataset(dest, dataset):
+    """Fill `dest` with Training/<class>/ and Testing/<class>/ from the configured source."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
+        staging = Path(tmp) / "dataset"
+        if dataset["source"] == "kaggle":
+            download_from_kaggle(dataset["kaggle_slug"], staging)
+        elif dataset["source"] == "path":
+            copy_local_dataset(Path(dataset["path"]), staging)
+        else:
+            demo = dataset["demo"]
+            phantoms.generate_dataset(
+                staging,
+                dataset["classes"],
+                train_per_class=demo["train_per_class"],
+                test_per_class=demo["test_per_class"],
+                image_size=demo["image_size"],
+                seed=demo["seed"],
+            )
+        staging.rename(dest)
+
+
+def download_from_kaggle(slug, dest):
+    """Download and unpack a Kaggle dataset with the official client."""
+    # The client prints to stdout on import and calls sys.exit() when it finds no credentials.
+    with contextlib.redirect_stdout(io.StringIO()):
+        from kaggle.api.kaggle_api_extended import KaggleApi
+
+    api = KaggleApi()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            api.authenticate()
+    except SystemExit:
+        raise DatasetError(KAGGLE_CREDENTIALS_HELP.format(slug=slug)) from None
+    download_dir = dest.parent / "download"
+    download_dir.mkdir()
+    api.dataset_download_files(slug, path=str(download_dir), unzip=False, quiet=False)
+    archives = list(download_dir.glob("*.zip"))
+    if len(archives) != 1:
+        raise DatasetError(f"expected one zip from Kaggle in {download_dir}, found {len(archives)}")
+    copy_local_dataset(archives[0], dest)
+
+
+def copy_local_dataset(source, dest):
+    """Copy a folder, or safely extract a zip, holding the Kaggle layout (maybe inside one top folder)."""
+    if not source.exists():
+        raise DatasetError(f"dataset path {source} does not exist; set dataset.path in config.yaml")
+    if source.is_dir():
+        shutil.copytree(kaggle_root(source, source), dest)
+        return
+    if not zipfile.is_zipfile(source):
+        raise DatasetError(f"dataset path {source} is neither a folder nor a .zip file")
+    unpacked = dest.parent / "unpacked"
+    safe_extract(source, unpacked)
+    kaggle_root(unpacked, source).rename(dest)
+
+
+def safe_extract(archive, dest):
+    """Extract a zip, refusing entries that would land outside `dest` (zip-slip) or are symlinks."""
+    dest = Path(dest)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            name = PurePosixPath(info.filename.replace("\\", "/"))
+            if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+                raise DatasetError(f"{archive}: refusing entry {info.filename!r}, which points outside the archive")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise DatasetError(f"{archive}: refusing symbolic link entry {info.filename!r}")
+        zf.extractall(dest)
+
+
+def kaggle_root(folder, origin):
+    """The folder that holds Training/ and Testing/: `folder` itself or its single subfolder."""
+    candidates = [folder] + [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
+    for candidate in candidates:
+        if all((candidate / split).is_dir() for split in SPLITS):
+            return candidate
+    raise DatasetError(
+        f"{origin} is not in the Kaggle layout: expected Training/<class>/ and Testing/<class>/ "
+        "at its top level or inside one top-level folder"
+    )

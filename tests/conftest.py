@@ -1,0 +1,55 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
+TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
+
+
+def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
+    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`."""
+    command = [
+        str(SNAKEMAKE),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--cores", "2",
+        "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
+        *args,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def planned_jobs(result):
+    """Job counts per rule from a dry run's 'Job stats' table."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
+    return {rule: int(count) for rule, count in (line.split() for line in table) if rule != "total"}
+
+
+def write_yaml(path, data):
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    run_snakemake(workdir)
+    return workdir

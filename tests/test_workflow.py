@@ -1,0 +1,124 @@
+"""The real Snakemake workflow, end to end on the tiny preset, and its rebuild-only-what-changed planning."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+
+TARGETS = [f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")]
+RUN_FILES = ["model.keras", "history.csv", "train.json", "metrics.json", "predictions.csv", "confusion.png", "curves.png"]
+
+
+def test_default_config_plans_the_study(tmp_path):
+    result = run_snakemake(tmp_path, "-n", configfiles=())
+    assert planned_jobs(result) == {
+        "obtain_dataset": 1,
+        "split_dataset": 1,
+        "train": 6,
+        "evaluate": 6,
+        "report": 1,
+        "all": 1,
+    }
+
+
+def test_single_target_plans_only_what_it_needs(tmp_path):
+    target = "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json"
+    result = run_snakemake(tmp_path, "-n", target, configfiles=())
+    assert planned_jobs(result) == {"obtain_dataset": 1, "split_dataset": 1, "train": 2, "evaluate": 1}
+
+
+def test_every_output_exists_and_is_consistent(tiny_run):
+    split = pd.read_csv(tiny_run / "results/data/split.csv")
+    assert list(split.columns) == ["path", "label", "split", "sha256"]
+    assert set(split.split) == {"train", "val", "test"}
+    assert all((tiny_run / "results/data/dataset" / p).is_file() for p in split.path)
+    n_test = (split.split == "test").sum()
+
+    summary = pd.read_csv(tiny_run / "results/summary.csv")
+    assert len(summary) == 6
+    assert sorted(summary.model + "_" + summary.strategy) == sorted(TARGETS)
+    for column in ("train_accuracy", "val_accuracy", "test_accuracy", "test_macro_f1"):
+        assert summary[column].between(0, 1).all(), column
+
+    for target in TARGETS:
+        run = tiny_run / "results/runs" / target / "seed42"
+        for name in RUN_FILES:
+            assert (run / name).stat().st_size > 0, f"{target}/{name}"
+        metrics = read_json(run / "metrics.json")["test"]
+        assert 0 <= metrics["accuracy"] <= 1
+        assert np.sum(metrics["confusion_matrix"]) == n_test
+        predictions = pd.read_csv(run / "predictions.csv")
+        assert len(predictions) == n_test
+        probabilities = predictions.filter(like="p_").to_numpy()
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+        assert metrics["accuracy"] == pytest.approx((predictions.true == predictions.predicted).mean())
+        train = read_json(run / "train.json")
+        assert train["model_bytes"] == (run / "model.keras").stat().st_size
+        assert train["seed"] == 42 and train["deterministic"] is True
+        history = pd.read_csv(run / "history.csv")
+        expected_stages = ["feature_extraction"] + (["fine_tuning"] if "fine_tuning" in target else [])
+        assert list(history.stage.unique()) == expected_stages
+        assert [s["stage"] for s in train["stages"]] == expected_stages
+
+    for rule in ("obtain_dataset", "split_dataset", "report"):
+        assert (tiny_run / "logs" / rule / f"{rule}.log").exists()
+        assert (tiny_run / "benchmarks" / rule / f"{rule}.tsv").exists()
+    train_log = (tiny_run / "logs/train/vgg16_fine_tuning_seed42.log").read_text()
+    assert "val_accuracy" in train_log  # Keras' once-per-epoch line
+
+    html = (tiny_run / "results/report.html").read_text()
+    assert "<img src=\"data:image/png;base64," in html
+    assert "http://" not in html and "https://" not in html.replace("https://json-schema.org", "")
+    for target in TARGETS:
+        model, strategy = target.split("_", 1)
+        assert f'id="{model}-{strategy}-42"' in html
+
+
+def test_fine_tuning_starts_from_feature_extraction(tiny_run):
+    fe = read_json(tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42/train.json")
+    ft = read_json(tiny_run / "results/runs/mobilenetv2_fine_tuning/seed42/train.json")
+    assert ft["stages"][0] == fe["stages"][0]
+    assert ft["trainable_params"] > fe["trainable_params"]
+    assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
+
+
+def test_rerun_with_nothing_changed_does_nothing(tiny_run):
+    assert planned_jobs(run_snakemake(tiny_run, "-n")) == {}
+
+
+def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
+    changed = write_yaml(tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}})
+    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
+    assert planned_jobs(result) == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
+    outputs = [line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")]
+    assert any("results/runs/mobilenetv2_fine_tuning/seed42/model.keras" in line for line in outputs)
+    assert not any("results/runs/vgg16" in line or "results/runs/resnet50v2" in line for line in outputs)
+
+
+def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
+    changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
+    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
+    assert planned_jobs(result) == {"train": 6, "evaluate": 6, "report": 1, "all": 1}
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")
+def test_real_sample_through_source_path(tmp_path):
+    sample = write_yaml(
+        tmp_path / "sample.yaml",
+        {
+            "dataset": {"source": "path", "path": str(SAMPLE)},
+            "models": ["mobilenetv2"],
+        },
+    )
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    run_snakemake(workdir, configfiles=(TINY, sample))
+    split = pd.read_csv(workdir / "results/data/split.csv")
+    assert (split.split == "test").sum() == 20 and len(split) == 68
+    summary = pd.read_csv(workdir / "results/summary.csv")
+    assert len(summary) == 2
+    metrics = json.loads((workdir / "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json").read_text())
+    assert np.sum(metrics["test"]["confusion_matrix"]) == 20
