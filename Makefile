@@ -21,6 +21,8 @@ demo: $(SETUP)
 lint: $(SETUP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile rules/
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/black --check --quiet src tests scripts bench
 
 test: lint
 	$(BIN)/python -m pytest

@@ -6,6 +6,11 @@ from mribench.evaluation import evaluate_target  # noqa: E402
 
 evaluate_target(
     model_path=snakemake.input.model,
+    expected={
+        "model": snakemake.wildcards.model,
+        "strategy": snakemake.wildcards.strategy,
+        "seed": int(snakemake.wildcards.seed),
+    },
     history_csv=snakemake.input.history,
     split_csv=snakemake.input.split,
     dataset_dir=snakemake.input.dataset,

@@ -23,9 +23,13 @@ def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
         *args,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"})
+    result = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
+        )
     return result
 
 

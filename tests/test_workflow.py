@@ -5,11 +5,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
 
-from conftest import REPO, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
-
-TARGETS = [f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")]
-RUN_FILES = ["model.keras", "history.csv", "train.json", "metrics.json", "predictions.csv", "confusion.png", "curves.png"]
+TARGETS = [
+    f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")
+]
+RUN_FILES = [
+    "model.keras",
+    "history.csv",
+    "train.json",
+    "metrics.json",
+    "predictions.csv",
+    "confusion.png",
+    "curves.png",
+]
 
 
 def test_default_config_plans_the_study(tmp_path):
@@ -70,7 +79,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert "val_accuracy" in train_log  # Keras' once-per-epoch line
 
     html = (tiny_run / "results/report.html").read_text()
-    assert "<img src=\"data:image/png;base64," in html
+    assert '<img src="data:image/png;base64,' in html
     assert "http://" not in html and "https://" not in html.replace("https://json-schema.org", "")
     for target in TARGETS:
         model, strategy = target.split("_", 1)
@@ -90,10 +99,14 @@ def test_rerun_with_nothing_changed_does_nothing(tiny_run):
 
 
 def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
-    changed = write_yaml(tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}})
+    changed = write_yaml(
+        tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
+    )
     result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
     assert planned_jobs(result) == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
-    outputs = [line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")]
+    outputs = [
+        line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
+    ]
     assert any("results/runs/mobilenetv2_fine_tuning/seed42/model.keras" in line for line in outputs)
     assert not any("results/runs/vgg16" in line or "results/runs/resnet50v2" in line for line in outputs)
 

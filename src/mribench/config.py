@@ -54,7 +54,9 @@ def _semantic_problems(config):
         settings = config["model_settings"][name]
         minimum = registry.BASES[name].min_image_size
         if config["image_size"] < minimum:
-            problems.append(f"config key `image_size`: {name} needs at least {minimum} px, got {config['image_size']}")
+            problems.append(
+                f"config key `image_size`: {name} needs at least {minimum} px, got {config['image_size']}"
+            )
         weights = settings["weights"]
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
             problems.append(

@@ -9,15 +9,27 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
 from mribench import images, plots, split
-from mribench.model import Preprocess  # noqa: F401  (registers the layer for loading)
+from mribench.model import check_metadata
 
 
 def evaluate_target(
-    model_path, history_csv, split_csv, dataset_dir, classes, batch_size, threads,
-    out_metrics, out_predictions, out_confusion, out_curves,
+    model_path,
+    expected,
+    history_csv,
+    split_csv,
+    dataset_dir,
+    classes,
+    batch_size,
+    threads,
+    out_metrics,
+    out_predictions,
+    out_confusion,
+    out_curves,
 ):
+    """Test-set metrics, predictions and figures of one model; `expected` is the run it must belong to."""
+    metadata = check_metadata(model_path, classes=list(classes), **expected)
     model = keras.models.load_model(model_path, safe_mode=True)
-    image_size = model.input_shape[1]
+    image_size = metadata["image_size"]
     test = split.read_split(split_csv, "test")
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
     probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)

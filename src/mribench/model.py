@@ -1,9 +1,20 @@
 """The transfer-learning model of the study, written as in the keras.io transfer-learning guide."""
 
+import json
+import os
+import zipfile
+from pathlib import Path
+
 import keras
 from keras import layers
 
 from mribench import registry
+
+METADATA_ENTRY = "mribench.json"
+
+
+class ModelMetadataError(ValueError):
+    pass
 
 
 @keras.saving.register_keras_serializable(package="mribench")
@@ -43,10 +54,52 @@ def unfreeze_top_layers(model, n_layers):
     """Let the last `n_layers` of the base train (fine-tuning); BatchNormalization stays frozen."""
     base = model.get_layer("base")
     if n_layers > len(base.layers):
-        raise ValueError(f"unfreeze_layers is {n_layers}, but the base {model.name} has only {len(base.layers)} layers")
+        raise ValueError(
+            f"unfreeze_layers is {n_layers}, but the base {model.name} has only {len(base.layers)} layers"
+        )
     base.trainable = True
     for layer in base.layers[:-n_layers]:
         layer.trainable = False
     for layer in base.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
+
+
+def save_model(model, path, metadata):
+    """Save model.keras with mribench's metadata inside the archive, where Keras ignores it.
+
+    Saving goes to a temporary file that is renamed at the end, so a failed save (a full disk)
+    never leaves a valid-looking model.keras behind.
+    """
+    partial = Path(path).with_name(f".{Path(path).name}.partial.keras")
+    try:
+        model.save(partial)
+        with zipfile.ZipFile(partial, "a") as archive:
+            archive.writestr(METADATA_ENTRY, json.dumps(metadata, indent=2))
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_metadata(path):
+    """What the model was trained as: base, strategy, seed, classes, image size, preprocessing."""
+    with zipfile.ZipFile(path) as archive:
+        if METADATA_ENTRY not in archive.namelist():
+            raise ModelMetadataError(
+                f"{path} has no mribench metadata ({METADATA_ENTRY}): it was not saved by mribench's training"
+            )
+        return json.loads(archive.read(METADATA_ENTRY))
+
+
+def check_metadata(path, **expected):
+    """Refuse a model.keras that was trained as something else than the run it stands in."""
+    metadata = read_metadata(path)
+    wrong = {key: (metadata.get(key), value) for key, value in expected.items() if metadata.get(key) != value}
+    if wrong:
+        details = "; ".join(
+            f"{key} is {found!r}, expected {value!r}" for key, (found, value) in wrong.items()
+        )
+        raise ModelMetadataError(
+            f"{path} does not belong here: {details}. Delete it and let the workflow retrain it."
+        )
+    return metadata

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -121,7 +121,7 @@ def generate_dataset(
     for label in classes:
         lesion_painter(label)  # fail on an unknown class before writing anything
     counts = (train_per_class, test_per_class)
-    for split_index, (split, count) in enumerate(zip(SPLITS, counts)):
+    for split_index, (split, count) in enumerate(zip(SPLITS, counts, strict=True)):
         prefix = split[:2]  # "Tr" / "Te", as in the Kaggle file names
         for class_index, label in enumerate(classes):
             folder = Path(dest) / split / label
@@ -262,7 +262,7 @@ def draw_glioma(image: np.ndarray, head: Head, rng: np.random.Generator, contras
     patch, mottle = image[window], mottle[window]
     dx, dy = head.x - cx, head.y - cy
     phi = np.arctan2(dy, dx)
-    wobble = sum(a * np.cos(k * phi + p) for k, a, p in zip(range(2, 6), amplitudes, phases))
+    wobble = sum(a * np.cos(k * phi + p) for k, a, p in zip(range(2, 6), amplitudes, phases, strict=True))
     d = np.hypot(dx, dy) / (radius_px * (1 + wobble))
     in_brain = head.r < BRAIN
     halo = np.clip(2 - d, 0, 1) * (d > 1) * in_brain

@@ -21,13 +21,19 @@ def curves_figure(history, path):
     history = history.reset_index(drop=True)
     step = history.index + 1
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    for ax, metric in zip(axes, ("accuracy", "loss"), strict=True):
         ax.plot(step, history[metric], marker="o", label=f"train {metric}")
         ax.plot(step, history[f"val_{metric}"], marker="o", label=f"val {metric}")
         for boundary in step[history.stage.ne(history.stage.shift()) & (step > 1)]:
             ax.axvline(boundary - 0.5, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(history.stage[boundary - 1].replace("_", " "), (boundary - 0.4, 0.98),
-                        xycoords=("data", "axes fraction"), va="top", fontsize=8, color="grey")
+            ax.annotate(
+                history.stage[boundary - 1].replace("_", " "),
+                (boundary - 0.4, 0.98),
+                xycoords=("data", "axes fraction"),
+                va="top",
+                fontsize=8,
+                color="grey",
+            )
         ax.set_xlabel("epoch (all stages)")
         ax.set_title(metric)
         ax.legend(fontsize=8)

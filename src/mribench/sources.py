@@ -97,7 +97,9 @@ def safe_extract(archive, dest):
         for info in zf.infolist():
             name = PurePosixPath(info.filename.replace("\\", "/"))
             if name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
-                raise DatasetError(f"{archive}: refusing entry {info.filename!r}, which points outside the archive")
+                raise DatasetError(
+                    f"{archive}: refusing entry {info.filename!r}, which points outside the archive"
+                )
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise DatasetError(f"{archive}: refusing symbolic link entry {info.filename!r}")
         zf.extractall(dest)

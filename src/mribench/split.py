@@ -23,7 +23,9 @@ def list_dataset(root, classes):
                 f"{list(classes)}; rename them or add them to config.yaml"
             )
         for label in classes:
-            files = sorted(p for p in (root / folder / label).glob("*") if p.is_file() and not p.name.startswith("."))
+            files = sorted(
+                p for p in (root / folder / label).glob("*") if p.is_file() and not p.name.startswith(".")
+            )
             if not files:
                 raise DatasetError(f"class folder {root / folder / label} is missing or holds no images")
             rows += [(f.relative_to(root).as_posix(), label, folder, sha256(f)) for f in files]
@@ -40,7 +42,9 @@ def split_dataset(files, val_fraction, seed):
             f"Training classes {dict(too_small)} have too few images for a stratified split with "
             f"val_fraction {val_fraction}: each class needs at least one image on both sides"
         )
-    train, val = train_test_split(training, test_size=val_fraction, stratify=training.label, random_state=seed)
+    train, val = train_test_split(
+        training, test_size=val_fraction, stratify=training.label, random_state=seed
+    )
     split = pd.concat(
         [
             train.assign(split="train"),

@@ -1,7 +1,6 @@
 """Train one target: feature extraction from scratch, or fine-tuning from the feature-extraction model."""
 
 import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -12,13 +11,23 @@ import pandas as pd
 import tensorflow as tf
 
 import mribench
-from mribench import images, split
+from mribench import images, registry, split
 from mribench.config import weights_argument
-from mribench.model import build_model, unfreeze_top_layers
+from mribench.model import build_model, check_metadata, save_model, unfreeze_top_layers
 
 
 def train_target(
-    strategy, base_name, seed, settings, split_csv, dataset_dir, out_model, out_history, out_train, threads, start=None
+    strategy,
+    base_name,
+    seed,
+    settings,
+    split_csv,
+    dataset_dir,
+    out_model,
+    out_history,
+    out_train,
+    threads,
+    start=None,
 ):
     """Train and save model.keras, history.csv and train.json.
 
@@ -40,6 +49,9 @@ def train_target(
             training["dropout"],
         )
     else:
+        check_metadata(
+            start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
+        )
         model = keras.models.load_model(start["model"], safe_mode=True)
         unfreeze_top_layers(model, settings["model"]["unfreeze_layers"])
 
@@ -57,10 +69,25 @@ def train_target(
     )
     started = time.perf_counter()
     fit = model.fit(
-        train_ds, validation_data=val_ds, epochs=stage["epochs"], callbacks=[early_stopping, reduce_lr], verbose=2
+        train_ds,
+        validation_data=val_ds,
+        epochs=stage["epochs"],
+        callbacks=[early_stopping, reduce_lr],
+        verbose=2,
     )
     seconds = time.perf_counter() - started
-    save_model(model, out_model)
+    metadata = {
+        "mribench_version": mribench.__version__,
+        "model": base_name,
+        "strategy": strategy,
+        "seed": seed,
+        "classes": classes,
+        "image_size": settings["image_size"],
+        "input": "RGB, float32 in 0-255, image_size x image_size",
+        "preprocessing": f"keras.applications.{registry.get_base(base_name).module}.preprocess_input"
+        " (inside the model)",
+    }
+    save_model(model, out_model, metadata)
 
     history = pd.DataFrame(fit.history).drop(columns=["learning_rate"], errors="ignore")
     history.insert(0, "epoch", range(1, len(history) + 1))
@@ -133,16 +160,6 @@ def training_datasets(split_csv, dataset_dir, classes, settings, seed, threads):
         )
         counts[part] = len(rows)
     return pipelines[0], pipelines[1], counts
-
-
-def save_model(model, path):
-    """Save next to `path` and rename, so a failed save never leaves a valid-looking model.keras."""
-    partial = Path(path).with_name(f".{Path(path).name}.partial.keras")
-    try:
-        model.save(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def library_versions():
