@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mribench import registry
-from mribench.model import build_model, unfreeze_top_layers
+from mribench.model import build_model, calibrate_batch_norm, unfreeze_top_layers
 
 SIZE = 32
 
@@ -104,3 +104,21 @@ def test_imagenet_weights_load_offline_from_the_keras_cache(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded from cache" in result.stdout
+
+
+def test_batch_norm_calibration_gives_a_random_base_usable_features():
+    """Without pretrained weights, a deep base's features vanish until its BatchNorm statistics are estimated."""
+    keras.utils.set_random_seed(0)
+    images = np.random.default_rng(0).uniform(0, 255, (16, SIZE, SIZE, 3)).astype("float32")
+    model = build_model("mobilenetv2", n_classes=4, image_size=SIZE, weights=None)
+
+    def feature_spread():
+        features = model.get_layer("base")(model.get_layer("preprocess")(images), training=False)
+        return float(
+            keras.ops.convert_to_numpy(keras.ops.std(keras.ops.mean(features, axis=(1, 2)), axis=0)).mean()
+        )
+
+    assert feature_spread() < 1e-6
+    calibrate_batch_norm(model, images)
+    assert feature_spread() > 1e-2
+    assert model.get_layer("base").trainable_weights == []  # still frozen

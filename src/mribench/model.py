@@ -50,6 +50,25 @@ def build_model(base_name, n_classes, image_size, weights, dense_units=256, drop
     return keras.Model(inputs, outputs, name=f"{base_name}_classifier")
 
 
+def calibrate_batch_norm(model, images):
+    """Estimate the base's BatchNormalization statistics from `images` (AdaBN).
+
+    Only for bases without pretrained weights: their BatchNormalization layers hold the initial
+    statistics (mean 0, variance 1), and called in inference mode, as the recipe calls the base,
+    they let the features of a deep random base vanish, so nothing could be learned on top.
+    """
+    base = model.get_layer("base")
+    batch_norms = [layer for layer in base.layers if isinstance(layer, layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in batch_norms]
+    for layer in batch_norms:
+        layer.momentum = 0.0  # the moving statistics become those of this batch
+    base.trainable = True  # a frozen BatchNormalization layer would ignore training=True
+    base(model.get_layer("preprocess")(images), training=True)
+    base.trainable = False
+    for layer, momentum in zip(batch_norms, momenta, strict=True):
+        layer.momentum = momentum
+
+
 def unfreeze_top_layers(model, n_layers):
     """Let the last `n_layers` of the base train (fine-tuning); BatchNormalization stays frozen."""
     base = model.get_layer("base")

@@ -13,7 +13,7 @@ import tensorflow as tf
 import mribench
 from mribench import images, registry, split
 from mribench.config import weights_argument
-from mribench.model import build_model, check_metadata, save_model, unfreeze_top_layers
+from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
 
 
 def train_target(
@@ -48,6 +48,8 @@ def train_target(
             training["dense_units"],
             training["dropout"],
         )
+        if settings["model"]["weights"] == "none":
+            calibrate_batch_norm(model, next(iter(train_ds))[0])
     else:
         check_metadata(
             start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
