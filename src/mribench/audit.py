@@ -173,7 +173,7 @@ def invalid_message(invalid, root):
     lines = [f"  {Path(root, row.path)}: {row.reason}" + (f" ({row.detail})" if row.detail else "")
              for row in invalid.head(MAX_LISTED).itertuples()]  # fmt: skip
     if len(invalid) > MAX_LISTED:
-        lines.append(f"  ... and {len(invalid) - MAX_LISTED} more (all are listed in the audit log)")
+        lines.append(f"  ... and {len(invalid) - MAX_LISTED} more")
     return (
         f"{len(invalid)} file(s) in the dataset are not usable images:\n" + "\n".join(lines) + "\n"
         "Fix or remove them, or set `audit: {on_invalid: skip}` in config.yaml to leave them out "
