@@ -3,6 +3,7 @@
 import io
 import json
 
+import jinja2
 import numpy as np
 import pandas as pd
 import pytest
@@ -317,3 +318,17 @@ def test_the_real_sample_is_clean():
     assert summary["files"] == {"scanned": 68, "valid": 68, "invalid": 0, "ignored": 0}
     assert summary["test_twins_in_training"]["exact_or_pixel"]["total"] == 0
     assert summary["modes"] == {"RGB": 38, "L": 30}
+
+
+def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
+    _, summary = audited
+    template = jinja2.Environment(
+        loader=jinja2.PackageLoader("mribench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    ).get_template("audit.html.j2")
+    html = template.render(audit=json.loads(json.dumps(summary)), test_overlap="drop", dropped=2)
+    assert "1 label conflict(s)" in html and "Training/meningioma/gray-relabelled.jpg" in html
+    assert "Training/glioma/truncated.jpg" in html and "unknown class folder" in html
+    assert "dropped from the test set itself (2 images)" in html
+    assert "<tr><td>glioma</td><td>4</td>\n<td>1</td><td>1</td><td>1</td><td>2</td></tr>" in html
