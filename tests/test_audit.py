@@ -7,10 +7,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE
+import yaml
+from conftest import REPO, SAMPLE
 from PIL import Image
 
 from mribench.audit import AuditError, audit_dataset, write_audit
+from mribench.config import ConfigError, validate_config
 from mribench.phantoms import render_phantom
 from mribench.split import read_split, split_dataset, write_split
 
@@ -332,3 +334,18 @@ def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
     assert "Training/glioma/truncated.jpg" in html and "unknown class folder" in html
     assert "dropped from the test set itself (2 images)" in html
     assert "<tr><td>glioma</td><td>4</td>\n<td>1</td><td>1</td><td>1</td><td>2</td></tr>" in html
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("audit", "on_invalid", "ignore"),
+        ("audit", "near_duplicate_distance", 65),
+        ("dedup", "test_overlap", "yes"),
+    ],
+)
+def test_a_bad_audit_setting_is_an_error_naming_its_key(section, key, value):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config[section][key] = value
+    with pytest.raises(ConfigError, match=rf"config key `{section}\.{key}`"):
+        validate_config(config, REPO / "schemas" / "config.schema.yaml")

@@ -52,8 +52,9 @@ def audit_dataset(root, classes, on_invalid, near_distance, threads=1):
         inspected = list(pool.map(inspect_image, [Path(root, p) for p in candidates.path], chunksize=16))
     details = pd.DataFrame(inspected, index=candidates.index)
     files.loc[details.index, details.columns] = details
-    files = find_duplicates(files.fillna({c: "" for c in TEXT_COLUMNS}), near_distance)
+    files = files.fillna({c: "" for c in TEXT_COLUMNS})
     check_classes(files, root, classes)
+    files = find_duplicates(files, near_distance)
     if on_invalid == "error" and (files.status == "invalid").any():
         raise AuditError(invalid_message(files[files.status == "invalid"], root))
     summary = summarise(files, classes, on_invalid, near_distance)
@@ -84,7 +85,8 @@ def scan_files(root, classes):
             elif len(parts) == 1:
                 row |= {"status": "invalid", "reason": "not in a class folder"}
             elif parts[0] not in classes:
-                row |= {"status": "invalid", "reason": "unknown class folder"}
+                detail = f"{parts[0]!r} is not in dataset.classes; rename the folder or add the class"
+                row |= {"status": "invalid", "reason": "unknown class folder", "detail": detail}
             else:
                 row |= {"status": "ok", "reason": ""}
             rows.append(row)
