@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -37,6 +38,12 @@ def make_dataset(dest, threads):
         path.unlink()
 
 
+def cpu_seconds():
+    """User + system CPU time of this process and of its finished worker processes."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def cpu_model():
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -51,20 +58,24 @@ def main():
     args = parser.parse_args()
     make_dataset(args.data, args.threads)
     load_before = os.getloadavg()
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     files, summary = audit_dataset(args.data, list(KNOWN_CLASSES), "error", 4, threads=args.threads)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
     result = {
         "images": summary["files"]["valid"],
         "megabytes": round(int(files.bytes.sum()) / 1e6, 1),
         "threads": args.threads,
         "seconds": round(seconds, 1),
         "images_per_second": round(summary["files"]["valid"] / seconds, 1),
+        "cpu_seconds": round(cpu, 1),  # this process and its workers: the time on idle cores x threads
+        "idle_estimate_seconds": round(cpu / min(args.threads, os.cpu_count()), 1),
         "nproc": os.cpu_count(),
         "cpu": cpu_model(),
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "near_duplicate_pairs_by_chance": summary["duplicates"]["near"],
+        "near_duplicate_groups_among_distinct_phantoms": summary["duplicates"]["near"],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     print(json.dumps(result, indent=2))
