@@ -42,10 +42,10 @@ def build_model(base_name, n_classes, image_size, weights, dense_units=256, drop
     x = Preprocess(base_name, name="preprocess")(inputs)
     # training=False keeps the base's BatchNormalization in inference mode, also when unfrozen later.
     x = base(x, training=False)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(dense_units, activation="relu")(x)
-    x = layers.BatchNormalization()(x)
-    x = layers.Dropout(dropout)(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = layers.BatchNormalization(name="batch_norm")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"{base_name}_classifier")
 

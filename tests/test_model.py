@@ -1,0 +1,106 @@
+"""The model registry and builder: which layers train in each strategy, and where weights come from."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from mribench import registry
+from mribench.model import build_model, unfreeze_top_layers
+
+SIZE = 32
+
+
+@pytest.mark.parametrize("name", ["vgg16", "resnet50v2", "mobilenetv2"])
+def test_feature_extraction_trains_only_the_head(name):
+    model = build_model(name, n_classes=4, image_size=SIZE, weights=None)
+    assert model.get_layer("base").trainable_weights == []
+    head = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert head == {"dense", "batch_norm", "predictions"}
+    assert model.output_shape == (None, 4)
+
+
+@pytest.mark.parametrize("name,n_layers", [("vgg16", 4), ("mobilenetv2", 30)])
+def test_fine_tuning_trains_the_last_layers_of_the_base_but_not_batch_norm(name, n_layers):
+    model = build_model(name, n_classes=4, image_size=SIZE, weights=None)
+    unfreeze_top_layers(model, n_layers)
+    base = model.get_layer("base")
+    for i, layer in enumerate(base.layers):
+        in_top = i >= len(base.layers) - n_layers
+        is_batch_norm = isinstance(layer, keras.layers.BatchNormalization)
+        expected = bool(layer.weights) and in_top and not is_batch_norm
+        assert bool(layer.trainable_weights) == expected, layer.name
+    assert any(isinstance(layer, keras.layers.Dense) and layer.trainable for layer in model.layers)
+
+
+def test_unfreezing_more_layers_than_the_base_has_is_refused():
+    model = build_model("vgg16", n_classes=4, image_size=SIZE, weights=None)
+    with pytest.raises(
+        ValueError, match="unfreeze_layers is 50, but the base vgg16_classifier has only 19 layers"
+    ):
+        unfreeze_top_layers(model, 50)
+
+
+def test_unknown_model_names_the_registry():
+    with pytest.raises(KeyError, match="unknown model 'alexnet'.*vgg16.*registry.py"):
+        registry.get_base("alexnet")
+
+
+def test_every_registered_base_builds_with_its_grad_cam_layer():
+    for name, base in registry.BASES.items():
+        built = registry.build_base(name, SIZE, None)
+        assert built.get_layer(base.last_conv_layer) is not None, name
+
+
+def test_preprocessing_is_the_bases_own():
+    images = np.full((1, SIZE, SIZE, 3), 255.0, dtype="float32")
+    mobilenet = keras.ops.convert_to_numpy(registry.preprocess_input("mobilenetv2", images.copy()))
+    np.testing.assert_allclose(mobilenet, 1.0)  # "tf" mode: scaled to [-1, 1]
+    vgg = keras.ops.convert_to_numpy(registry.preprocess_input("vgg16", images.copy()))
+    np.testing.assert_allclose(
+        vgg[0, 0, 0], [255 - 103.939, 255 - 116.779, 255 - 123.68], rtol=1e-5
+    )  # "caffe"
+
+
+@pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
+def test_weights_from_a_local_file(tmp_path, suffix):
+    """A Keras 3 .weights.h5 file, or a legacy full-model .h5, given as the weights path."""
+    source = registry.build_base("mobilenetv2", SIZE, None)
+    path = tmp_path / f"mobilenetv2{suffix}"
+    if suffix == ".h5":
+        source.save(path)  # the legacy HDF5 full-model format
+    else:
+        source.save_weights(path)
+    model = build_model("mobilenetv2", n_classes=4, image_size=SIZE, weights=str(path))
+    for loaded, saved in zip(model.get_layer("base").weights, source.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded), keras.ops.convert_to_numpy(saved))
+
+
+def test_imagenet_weights_load_offline_from_the_keras_cache(tmp_path):
+    """With the file Keras would download already under $KERAS_HOME/models, no network is needed."""
+    keras_home = tmp_path / "keras"
+    (keras_home / "models").mkdir(parents=True)
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from mribench import registry
+        from mribench.model import build_model
+
+        source = registry.build_base("mobilenetv2", {SIZE}, None)
+        source.save(r"{keras_home}/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
+        model = build_model("mobilenetv2", n_classes=4, image_size={SIZE}, weights="imagenet")
+        loaded = model.get_layer("base").get_layer("Conv1").get_weights()[0]
+        assert np.array_equal(loaded, source.get_layer("Conv1").get_weights()[0])
+        print("loaded from cache")
+        """)
+    env = os.environ | {
+        "KERAS_HOME": str(keras_home),
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+    }
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loaded from cache" in result.stdout
