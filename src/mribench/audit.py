@@ -241,7 +241,8 @@ def label_conflicts(valid):
     """Duplicate groups whose members carry different labels: at most one label can be right.
 
     A pixel group is reported as exact when all its files are byte-identical; a near group only when
-    it is more than one conflicting pixel group."""
+    it holds other files than a conflict already listed. Near groups chain pairs within the threshold
+    (connected components), so a near conflict deserves a look at the images, not blind relabelling."""
     conflicts = []
     for kind in ("pixel", "near"):
         grouped = valid[valid[f"{kind}_group"] >= 0]
