@@ -12,9 +12,31 @@ rule obtain_dataset:
         "../scripts/obtain_dataset.py"
 
 
-rule split_dataset:
+rule audit:
     input:
         "results/data/dataset",
+    output:
+        json="results/data/audit.json",
+        csv=report("results/data/audit.csv", caption="captions/audit.rst", category="Data"),
+    log:
+        "logs/audit/audit.log",
+    benchmark:
+        "benchmarks/audit/audit.tsv"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        classes=config["dataset"]["classes"],
+        on_invalid=config["audit"]["on_invalid"],
+        near_duplicate_distance=config["audit"]["near_duplicate_distance"],
+    script:
+        "../scripts/audit.py"
+
+
+rule split_dataset:
+    input:
+        "results/data/audit.csv",
     output:
         "results/data/split.csv",
     log:
@@ -22,8 +44,8 @@ rule split_dataset:
     benchmark:
         "benchmarks/split_dataset/split_dataset.tsv"
     params:
-        classes=config["dataset"]["classes"],
         val_fraction=config["dataset"]["val_fraction"],
         seed=config["dataset"]["split_seed"],
+        test_overlap=config["dedup"]["test_overlap"],
     script:
         "../scripts/split_dataset.py"

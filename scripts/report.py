@@ -7,6 +7,7 @@ from mribench.report import write_report  # noqa: E402
 write_report(
     run_dirs=snakemake.params.run_dirs,
     split_csv=snakemake.input.split,
+    audit_json=snakemake.input.audit,
     config=snakemake.params.config,
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,

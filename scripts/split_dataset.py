@@ -7,7 +7,7 @@ from mribench.split import write_split  # noqa: E402
 write_split(
     snakemake.input[0],
     snakemake.output[0],
-    classes=snakemake.params.classes,
     val_fraction=snakemake.params.val_fraction,
     seed=snakemake.params.seed,
+    test_overlap=snakemake.params.test_overlap,
 )

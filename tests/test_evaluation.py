@@ -20,7 +20,7 @@ def test_metrics_of_a_hand_built_case():
             [0.2, 0.2, 0.6],
         ]
     )
-    test = compute_test_metrics(y_true, probabilities, CLASSES)["test"]
+    test = compute_test_metrics(y_true, probabilities, CLASSES)
     assert test["n_images"] == 6
     assert test["accuracy"] == pytest.approx(5 / 6)
     expected_loss = -np.mean(np.log([0.8, 0.2, 0.8, 0.6, 0.8, 0.6]))
@@ -35,5 +35,16 @@ def test_metrics_of_a_hand_built_case():
 def test_a_class_never_predicted_scores_zero_not_an_error():
     y_true = np.array([0, 1, 2])
     probabilities = np.array([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.1, 0.1, 0.8]])
-    report = compute_test_metrics(y_true, probabilities, CLASSES)["test"]["classification_report"]
+    report = compute_test_metrics(y_true, probabilities, CLASSES)["classification_report"]
     assert report["meningioma"]["precision"] == 0 and report["meningioma"]["recall"] == 0
+
+
+def test_an_empty_set_has_no_metrics_rather_than_an_error():
+    empty = compute_test_metrics(np.array([], dtype=int), np.empty((0, 3)), CLASSES)
+    assert empty == {
+        "n_images": 0,
+        "loss": None,
+        "accuracy": None,
+        "classification_report": None,
+        "confusion_matrix": None,
+    }

@@ -93,7 +93,8 @@ def test_kaggle_without_credentials_explains_what_to_do(tmp_path):
     env |= {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(tmp_path / "kaggle-config")}
     script = (
         "from mribench.sources import obtain_dataset\n"
-        "obtain_dataset('out/dataset', {'source': 'kaggle', 'kaggle_slug': 'masoudnickparvar/brain-tumor-mri-dataset'})"
+        "obtain_dataset('out/dataset',"
+        " {'source': 'kaggle', 'kaggle_slug': 'masoudnickparvar/brain-tumor-mri-dataset'})"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path

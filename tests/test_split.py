@@ -1,4 +1,4 @@
-"""Listing the dataset and the stratified, seeded train/val split."""
+"""The stratified, seeded train/val split of the audited images (duplicate groups: tests/test_audit.py)."""
 
 import hashlib
 
@@ -6,62 +6,62 @@ import pandas as pd
 import pytest
 
 from mribench.sources import DatasetError
-from mribench.split import list_dataset, split_dataset, write_split
+from mribench.split import split_dataset, write_split
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    root = tmp_path / "dataset"
-    for folder, n in (("Training", 20), ("Testing", 5)):
+def audited_images(train_per_class=20, test_per_class=5):
+    """Rows as the audit writes them for a dataset without duplicates."""
+    rows = []
+    for folder, n in (("Training", train_per_class), ("Testing", test_per_class)):
         for label in CLASSES:
-            (root / folder / label).mkdir(parents=True)
             for i in range(n):
-                (root / folder / label / f"{label}_{i:03d}.jpg").write_bytes(f"{folder}{label}{i}".encode())
-    return root
+                path = f"{folder}/{label}/{label}_{i:03d}.jpg"
+                rows.append(
+                    {
+                        "path": path,
+                        "folder": folder,
+                        "label": label,
+                        "status": "ok",
+                        "sha256": hashlib.sha256(path.encode()).hexdigest(),
+                        "pixel_group": -1,
+                        "train_twin": "",
+                    }
+                )
+    return pd.DataFrame(rows)
 
 
-def test_lists_every_file_with_its_hash(dataset):
-    (dataset / "Training" / "glioma" / ".DS_Store").write_bytes(b"hidden")
-    files = list_dataset(dataset, CLASSES)
-    assert len(files) == 4 * 25
-    row = files[files.path == "Training/glioma/glioma_003.jpg"].iloc[0]
-    assert row.label == "glioma" and row.folder == "Training"
-    assert row.sha256 == hashlib.sha256(b"Trainingglioma3").hexdigest()
-
-
-def test_split_is_stratified_and_keeps_testing_whole(dataset):
-    split = split_dataset(list_dataset(dataset, CLASSES), val_fraction=0.2, seed=42)
-    assert list(split.columns) == ["path", "label", "split", "sha256"]
+def test_split_is_stratified_and_keeps_testing_whole():
+    split = split_dataset(audited_images(), val_fraction=0.2, seed=42)
+    assert list(split.columns[:4]) == ["path", "label", "split", "sha256"]
     counts = pd.crosstab(split.label, split.split)
     assert (counts["val"] == 4).all() and (counts["train"] == 16).all() and (counts["test"] == 5).all()
     assert split[split.split == "test"].path.str.startswith("Testing/").all()
 
 
-def test_same_seed_gives_a_byte_identical_split(dataset, tmp_path):
-    write_split(dataset, tmp_path / "a.csv", CLASSES, 0.2, seed=7)
-    write_split(dataset, tmp_path / "b.csv", CLASSES, 0.2, seed=7)
-    write_split(dataset, tmp_path / "c.csv", CLASSES, 0.2, seed=8)
+def test_same_seed_gives_a_byte_identical_split(tmp_path):
+    audit_csv = tmp_path / "audit.csv"
+    audited_images().to_csv(audit_csv, index=False)
+    for name, seed in (("a.csv", 7), ("b.csv", 7), ("c.csv", 8)):
+        write_split(audit_csv, tmp_path / name, 0.2, seed=seed, test_overlap="keep")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     assert (tmp_path / "a.csv").read_bytes() != (tmp_path / "c.csv").read_bytes()
 
 
-def test_unknown_class_folder_is_named(dataset):
-    (dataset / "Testing" / "astrocytoma").mkdir()
-    with pytest.raises(DatasetError, match=r"Testing has class folders \['astrocytoma'\] that are not in"):
-        list_dataset(dataset, CLASSES)
+def test_only_valid_images_are_split(tmp_path):
+    images = audited_images()
+    images.loc[0, "status"] = "invalid"
+    images.to_csv(tmp_path / "audit.csv", index=False)
+    write_split(tmp_path / "audit.csv", tmp_path / "split.csv", 0.2, seed=1, test_overlap="keep")
+    assert images.path[0] not in set(pd.read_csv(tmp_path / "split.csv").path)
 
 
-def test_empty_class_folder_is_named(dataset):
-    for f in (dataset / "Testing" / "pituitary").iterdir():
-        f.unlink()
-    with pytest.raises(DatasetError, match="Testing/pituitary is missing or holds no images"):
-        list_dataset(dataset, CLASSES)
-
-
-def test_too_few_images_for_a_stratified_split(dataset):
-    for f in list((dataset / "Training" / "notumor").iterdir())[2:]:
-        f.unlink()
-    with pytest.raises(DatasetError, match="notumor.*too few images"):
-        split_dataset(list_dataset(dataset, CLASSES), val_fraction=0.2, seed=1)
+def test_too_few_images_for_a_stratified_split():
+    images = audited_images()
+    kept = ~images.path.str.startswith("Training/notumor/") | images.path.str.endswith(
+        ("_000.jpg", "_001.jpg")
+    )
+    images = images[kept]
+    with pytest.raises(DatasetError, match="notumor.*too few distinct images"):
+        split_dataset(images, val_fraction=0.2, seed=1)

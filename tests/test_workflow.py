@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
 
+from mribench.phantoms import KNOWN_CLASSES, generate_dataset
+
 TARGETS = [
     f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")
 ]
@@ -25,6 +27,7 @@ def test_default_config_plans_the_study(tmp_path):
     result = run_snakemake(tmp_path, "-n", configfiles=())
     assert planned_jobs(result) == {
         "obtain_dataset": 1,
+        "audit": 1,
         "split_dataset": 1,
         "train": 6,
         "evaluate": 6,
@@ -36,15 +39,24 @@ def test_default_config_plans_the_study(tmp_path):
 def test_single_target_plans_only_what_it_needs(tmp_path):
     target = "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json"
     result = run_snakemake(tmp_path, "-n", target, configfiles=())
-    assert planned_jobs(result) == {"obtain_dataset": 1, "split_dataset": 1, "train": 2, "evaluate": 1}
+    assert planned_jobs(result) == {
+        "obtain_dataset": 1,
+        "audit": 1,
+        "split_dataset": 1,
+        "train": 2,
+        "evaluate": 1,
+    }
 
 
 def test_every_output_exists_and_is_consistent(tiny_run):
     split = pd.read_csv(tiny_run / "results/data/split.csv")
-    assert list(split.columns) == ["path", "label", "split", "sha256"]
+    assert list(split.columns[:4]) == ["path", "label", "split", "sha256"]
     assert set(split.split) == {"train", "val", "test"}
     assert all((tiny_run / "results/data/dataset" / p).is_file() for p in split.path)
     n_test = (split.split == "test").sum()
+    n_test_dedup = (~split[split.split == "test"].train_twin.isin(["exact", "pixel"])).sum()
+    audit = read_json(tiny_run / "results/data/audit.json")
+    assert audit["files"]["valid"] == len(split) == len(pd.read_csv(tiny_run / "results/data/audit.csv"))
 
     summary = pd.read_csv(tiny_run / "results/summary.csv")
     assert len(summary) == 6
@@ -58,6 +70,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
             assert (run / name).stat().st_size > 0, f"{target}/{name}"
         metrics = read_json(run / "metrics.json")["test"]
         assert 0 <= metrics["accuracy"] <= 1
+        assert read_json(run / "metrics.json")["test_dedup"]["n_images"] == n_test_dedup
         assert np.sum(metrics["confusion_matrix"]) == n_test
         predictions = pd.read_csv(run / "predictions.csv")
         assert len(predictions) == n_test
@@ -72,7 +85,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert list(history.stage.unique()) == expected_stages
         assert [s["stage"] for s in train["stages"]] == expected_stages
 
-    for rule in ("obtain_dataset", "split_dataset", "report"):
+    for rule in ("obtain_dataset", "audit", "split_dataset", "report"):
         assert (tiny_run / "logs" / rule / f"{rule}.log").exists()
         assert (tiny_run / "benchmarks" / rule / f"{rule}.tsv").exists()
     train_log = (tiny_run / "logs/train/vgg16_fine_tuning_seed42.log").read_text()
@@ -80,6 +93,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
 
     html = (tiny_run / "results/report.html").read_text()
     assert '<img src="data:image/png;base64,' in html
+    assert 'id="audit"' in html and "test acc (dedup)" in html
     assert "http://" not in html and "https://" not in html.replace("https://json-schema.org", "")
     for target in TARGETS:
         model, strategy = target.split("_", 1)
@@ -117,6 +131,28 @@ def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_pa
     assert planned_jobs(result) == {"train": 6, "evaluate": 6, "report": 1, "all": 1}
 
 
+def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
+    dataset = tmp_path / "dataset"
+    generate_dataset(dataset, KNOWN_CLASSES, train_per_class=5, test_per_class=2, image_size=32)
+    (dataset / "Testing/glioma/broken.jpg").write_bytes(b"")
+    (dataset / "Training/.DS_Store").write_bytes(b"\0")
+    source = {"dataset": {"source": "path", "path": str(dataset)}}
+    failed = run_snakemake(
+        tmp_path,
+        "results/data/split.csv",
+        configfiles=(TINY, write_yaml(tmp_path / "a.yaml", source)),
+        check=False,
+    )
+    assert failed.returncode != 0
+    assert "Testing/glioma/broken.jpg: empty file" in (tmp_path / "logs/audit/audit.log").read_text()
+
+    skip = write_yaml(tmp_path / "b.yaml", source | {"audit": {"on_invalid": "skip"}})
+    run_snakemake(tmp_path, "results/data/split.csv", configfiles=(TINY, skip))
+    assert "Testing/glioma/broken.jpg" not in set(pd.read_csv(tmp_path / "results/data/split.csv").path)
+    audit = read_json(tmp_path / "results/data/audit.json")
+    assert audit["files"] == {"scanned": 30, "valid": 28, "invalid": 1, "ignored": 1}
+
+
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")
 def test_real_sample_through_source_path(tmp_path):
     sample = write_yaml(
@@ -135,3 +171,6 @@ def test_real_sample_through_source_path(tmp_path):
     assert len(summary) == 2
     metrics = json.loads((workdir / "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json").read_text())
     assert np.sum(metrics["test"]["confusion_matrix"]) == 20
+    assert metrics["test_dedup"]["n_images"] == 20  # the sample was chosen without cross-split twins
+    audit = json.loads((workdir / "results/data/audit.json").read_text())
+    assert audit["files"] == {"scanned": 68, "valid": 68, "invalid": 0, "ignored": 0}

@@ -26,7 +26,11 @@ def evaluate_target(
     out_confusion,
     out_curves,
 ):
-    """Test-set metrics, predictions and figures of one model; `expected` is the run it must belong to."""
+    """Test-set metrics, predictions and figures of one model; `expected` is the run it must belong to.
+
+    Every metric is computed twice: on the whole test set (`test`) and on `test_dedup`, the test images
+    without an exact or pixel twin in Training, which no model can have memorised.
+    """
     metadata = check_metadata(model_path, classes=list(classes), **expected)
     model = keras.models.load_model(model_path, safe_mode=True)
     image_size = metadata["image_size"]
@@ -35,7 +39,12 @@ def evaluate_target(
     probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
 
     y_true = test.label.map(classes.index).to_numpy()
-    metrics = test_metrics(y_true, probabilities, classes)
+    dedup = split.dedup_mask(test).to_numpy()
+    metrics = {
+        "test": test_metrics(y_true, probabilities, classes),
+        "test_dedup": test_metrics(y_true[dedup], probabilities[dedup], classes),
+        "classes": list(classes),
+    }
     Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
 
     predictions = pd.DataFrame(
@@ -43,6 +52,7 @@ def evaluate_target(
             "file": test.path,
             "true": test.label,
             "predicted": [classes[i] for i in probabilities.argmax(axis=1)],
+            "train_twin": test.train_twin,
         }
     )
     for i, name in enumerate(classes):
@@ -57,15 +67,15 @@ def test_metrics(y_true, probabilities, classes):
     """Loss, accuracy, the classification report and the confusion matrix (rows: true class)."""
     labels = list(range(len(classes)))
     y_pred = probabilities.argmax(axis=1)
+    if not len(y_true):  # every test image leaked: nothing left to measure
+        return {"n_images": 0, "loss": None, "accuracy": None, "classification_report": None,
+                "confusion_matrix": None}  # fmt: skip
     return {
-        "test": {
-            "n_images": int(len(y_true)),
-            "loss": float(log_loss(y_true, probabilities, labels=labels)),
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "classification_report": classification_report(
-                y_true, y_pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
-            ),
-            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        },
-        "classes": list(classes),
+        "n_images": int(len(y_true)),
+        "loss": float(log_loss(y_true, probabilities, labels=labels)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "classification_report": classification_report(
+            y_true, y_pred, labels=labels, target_names=classes, output_dict=True, zero_division=0
+        ),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }

@@ -17,7 +17,8 @@ def summarise(run_dirs):
     rows = []
     for run_dir in map(Path, run_dirs):
         train = json.loads((run_dir / "train.json").read_text())
-        test = json.loads((run_dir / "metrics.json").read_text())["test"]
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        test, dedup = metrics["test"], metrics["test_dedup"]
         final = train["stages"][-1]
         rows.append(
             {
@@ -28,8 +29,12 @@ def summarise(run_dirs):
                 "val_accuracy": final["val_accuracy"],
                 "test_accuracy": test["accuracy"],
                 "test_loss": test["loss"],
-                "test_macro_f1": test["classification_report"]["macro avg"]["f1-score"],
+                "test_macro_f1": macro_f1(test),
                 "test_weighted_f1": test["classification_report"]["weighted avg"]["f1-score"],
+                "test_dedup_accuracy": dedup["accuracy"],
+                "test_dedup_macro_f1": macro_f1(dedup),
+                "n_test": test["n_images"],
+                "n_test_dedup": dedup["n_images"],
                 "stage_seconds": final["seconds"],
                 "total_seconds": train["seconds"],
                 "model_bytes": train["model_bytes"],
@@ -42,7 +47,7 @@ def summarise(run_dirs):
     return pd.DataFrame(rows)
 
 
-def write_report(run_dirs, split_csv, config, out_summary, out_html):
+def write_report(run_dirs, split_csv, audit_json, config, out_summary, out_html):
     summary = summarise(run_dirs)
     summary.to_csv(out_summary, index=False, float_format="%.6g")
     split = pd.read_csv(split_csv)
@@ -64,12 +69,21 @@ def write_report(run_dirs, split_csv, config, out_summary, out_html):
         summary=summary,
         runs=runs,
         counts=pd.crosstab(split.label, split.split).reindex(columns=["train", "val", "test"], fill_value=0),
+        audit=json.loads(Path(audit_json).read_text()),
+        test_overlap=config["dedup"]["test_overlap"],
+        dropped=int((split.split == "dropped").sum()),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         config_source=config["dataset"]["source"],
         version=mribench.__version__,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
     Path(out_html).write_text(html)
+
+
+def macro_f1(metrics):
+    """None when the set is empty (a de-duplicated test set can be)."""
+    report = metrics["classification_report"]
+    return report["macro avg"]["f1-score"] if report else None
 
 
 def data_uri(png_path):

@@ -1,72 +1,64 @@
-"""List the dataset and split Training into train/val, stratified and seeded; Testing is the test set."""
+"""Split Training into train/val, stratified, seeded and duplicate-aware; Testing is the test set.
 
-import hashlib
-from pathlib import Path
+The rows come from the audit (results/data/audit.csv): only the images it found valid. Copies of one
+image (exact or pixel duplicates) form a group that goes to train or to val as a whole, so a
+validation image is never also trained on. Near duplicates are not grouped: a perceptual-hash
+threshold pairs some distinct slices, and chaining such pairs could tie many images together.
+"""
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mribench.sources import SPLITS, DatasetError
+from mribench.sources import DatasetError
 
-COLUMNS = ["path", "label", "split", "sha256"]
-
-
-def list_dataset(root, classes):
-    """One row per image file: path relative to `root`, label, Kaggle folder, sha256 of the bytes."""
-    root = Path(root)
-    rows = []
-    for folder in SPLITS:
-        present = {p.name for p in (root / folder).iterdir() if p.is_dir() and not p.name.startswith(".")}
-        if unknown := present - set(classes):
-            raise DatasetError(
-                f"{root / folder} has class folders {sorted(unknown)} that are not in dataset.classes "
-                f"{list(classes)}; rename them or add them to config.yaml"
-            )
-        for label in classes:
-            files = sorted(
-                p for p in (root / folder / label).glob("*") if p.is_file() and not p.name.startswith(".")
-            )
-            if not files:
-                raise DatasetError(f"class folder {root / folder / label} is missing or holds no images")
-            rows += [(f.relative_to(root).as_posix(), label, folder, sha256(f)) for f in files]
-    return pd.DataFrame(rows, columns=["path", "label", "folder", "sha256"])
+COLUMNS = ["path", "label", "split", "sha256", "duplicate_group", "train_twin"]
+LEAKED = ("exact", "pixel")  # test images with such a twin in Training are left out of test_dedup
 
 
-def split_dataset(files, val_fraction, seed):
-    """Assign train/val by a stratified split of Training, and test to all of Testing."""
-    training = files[files.folder == "Training"]
-    counts = training.label.value_counts()
+def split_dataset(images, val_fraction, seed, test_overlap="keep"):
+    """Assign train/val to Training images by groups, and test (or dropped) to Testing images.
+
+    `images` has path, label, folder, sha256, pixel_group (-1: no duplicate) and train_twin.
+    """
+    training = images[images.folder == "Training"].sort_values("path")
+    group = pd.Series(
+        np.where(training.pixel_group >= 0, "group" + training.pixel_group.astype(str), training.path),
+        index=training.index,
+    )
+    group_labels = training.label.groupby(group, sort=False).agg(lambda labels: labels.mode()[0])
+    counts = group_labels.value_counts()
     too_small = counts[counts * min(val_fraction, 1 - val_fraction) < 1]
     if len(too_small):
         raise DatasetError(
-            f"Training classes {dict(too_small)} have too few images for a stratified split with "
-            f"val_fraction {val_fraction}: each class needs at least one image on both sides"
+            f"Training classes {too_small.astype(int).to_dict()} have too few distinct images for a "
+            f"stratified split with val_fraction {val_fraction}: each class needs at least one image "
+            "on both sides"
         )
-    train, val = train_test_split(
-        training, test_size=val_fraction, stratify=training.label, random_state=seed
+    _, val_groups = train_test_split(
+        group_labels.index, test_size=val_fraction, stratify=group_labels, random_state=seed
     )
-    split = pd.concat(
-        [
-            train.assign(split="train"),
-            val.assign(split="val"),
-            files[files.folder == "Testing"].assign(split="test"),
-        ]
-    )
+    training = training.assign(split=np.where(group.isin(val_groups), "val", "train"))
+    testing = images[images.folder == "Testing"]
+    leaked = testing.train_twin.isin(LEAKED)
+    testing = testing.assign(split=np.where(leaked & (test_overlap == "drop"), "dropped", "test"))
+    split = pd.concat([training, testing]).assign(duplicate_group=lambda t: t.pixel_group)
     return split.sort_values("path")[COLUMNS].reset_index(drop=True)
 
 
-def write_split(dataset_dir, split_csv, classes, val_fraction, seed):
-    split_dataset(list_dataset(dataset_dir, classes), val_fraction, seed).to_csv(split_csv, index=False)
+def write_split(audit_csv, split_csv, val_fraction, seed, test_overlap):
+    audit = pd.read_csv(audit_csv, keep_default_na=False)
+    images = audit[audit.status == "ok"]
+    split = split_dataset(images, val_fraction, seed, test_overlap)
+    split.to_csv(split_csv, index=False)
+    print(split.groupby(["split", "label"]).size().unstack(fill_value=0).to_string())
 
 
 def read_split(split_csv, split):
-    table = pd.read_csv(split_csv)
+    table = pd.read_csv(split_csv, keep_default_na=False)
     return table[table.split == split].reset_index(drop=True)
 
 
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def dedup_mask(rows):
+    """Which test rows stay in the de-duplicated test set (no exact or pixel twin in Training)."""
+    return ~rows.train_twin.isin(LEAKED)

@@ -1,0 +1,351 @@
+"""The data audit (mribench.audit) and the duplicate-aware split (mribench.split), on generated files."""
+
+import io
+import json
+
+import jinja2
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, SAMPLE
+from PIL import Image
+
+from mribench.audit import AuditError, audit_dataset, write_audit
+from mribench.config import ConfigError, validate_config
+from mribench.phantoms import render_phantom
+from mribench.split import read_split, split_dataset, write_split
+
+CLASSES = ["glioma", "meningioma"]
+
+
+def phantom(label, seed, size=96):
+    return Image.fromarray(render_phantom(label, np.random.default_rng(seed), size))
+
+
+def jpeg_bytes(image, **options):
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90, **options)
+    return buffer.getvalue()
+
+
+def png_bytes(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write(root, relative, data):
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """A dataset with one file for every case the audit must sort out."""
+    root = tmp_path_factory.mktemp("messy")
+    base, twin, gray = phantom("glioma", 1), phantom("glioma", 2), phantom("glioma", 3)
+    files = {
+        "Training/glioma/base.jpg": jpeg_bytes(base.convert("RGB")),
+        "Training/glioma/twin.jpg": jpeg_bytes(twin),
+        "Training/glioma/twin copy.jpg": jpeg_bytes(twin),  # exact, within Training
+        "Training/glioma/gray.jpg": jpeg_bytes(gray),
+        "Training/glioma/rgba.png": png_bytes(phantom("glioma", 4).convert("RGBA")),
+        "Training/glioma/palette.png": png_bytes(phantom("glioma", 5).convert("P")),
+        "Training/glioma/cmyk.jpg": jpeg_bytes(phantom("glioma", 6).convert("CMYK")),
+        "Training/glioma/png-named.jpg": png_bytes(phantom("glioma", 7)),
+        "Training/glioma/truncated.jpg": jpeg_bytes(phantom("glioma", 8))[:1500],
+        "Training/glioma/empty.jpg": b"",
+        "Training/glioma/notes.jpg": b"this is not an image\n",
+        "Training/glioma/.DS_Store": b"\0\0\0\1Bud1",
+        "Training/glioma/Thumbs.db": b"\xd0\xcf\x11\xe0",
+        "Training/glioma/.ipynb_checkpoints/base-checkpoint.jpg": jpeg_bytes(base),
+        "Training/__MACOSX/glioma/._base.jpg": b"\0\5\26\7",
+        "Training/tumour/stray.jpg": jpeg_bytes(phantom("glioma", 9)),
+        "Training/meningioma/gray-relabelled.jpg": jpeg_bytes(gray),  # exact, two classes
+        "Testing/glioma/leaked.jpg": jpeg_bytes(base.convert("RGB")),  # exact, across splits
+        "Testing/glioma/reencoded.png": png_bytes(Image.open(io.BytesIO(jpeg_bytes(twin)))),  # pixel
+        "Testing/glioma/resized.jpg": jpeg_bytes(phantom("glioma", 10).resize((90, 90))),  # near
+        "Testing/glioma/clean.jpg": jpeg_bytes(phantom("glioma", 11)),
+        "Testing/meningioma/clean.jpg": jpeg_bytes(phantom("meningioma", 12)),
+    }
+    files |= {f"Training/meningioma/m{i}.jpg": jpeg_bytes(phantom("meningioma", 20 + i)) for i in range(3)}
+    files["Training/glioma/near-source.jpg"] = jpeg_bytes(phantom("glioma", 10))
+    for relative, data in files.items():
+        write(root, relative, data)
+    return root
+
+
+@pytest.fixture(scope="module")
+def audited(messy):
+    files, summary = audit_dataset(messy, CLASSES, "skip", near_distance=4, threads=2)
+    return files.set_index("path"), summary
+
+
+def test_every_file_lands_in_its_bucket(audited):
+    files, summary = audited
+    expected = {
+        "Training/glioma/truncated.jpg": ("invalid", "cannot be decoded"),
+        "Training/glioma/empty.jpg": ("invalid", "empty file"),
+        "Training/glioma/notes.jpg": ("invalid", "not an image"),
+        "Training/tumour/stray.jpg": ("invalid", "unknown class folder"),
+        "Training/glioma/.DS_Store": ("ignored", "hidden or system file"),
+        "Training/glioma/Thumbs.db": ("ignored", "hidden or system file"),
+        "Training/glioma/.ipynb_checkpoints/base-checkpoint.jpg": ("ignored", "hidden or system file"),
+        "Training/__MACOSX/glioma/._base.jpg": ("ignored", "hidden or system file"),
+    }
+    for path, (status, reason) in expected.items():
+        assert (files.loc[path, "status"], files.loc[path, "reason"]) == (status, reason), path
+    assert "truncated" in files.loc["Training/glioma/truncated.jpg", "detail"]
+    valid = files[files.status == "ok"]
+    assert len(valid) == len(files) - len(expected)
+    assert summary["files"] == {"scanned": len(files), "valid": len(valid), "invalid": 4, "ignored": 4}
+    assert summary["invalid"]["by_reason"] == {
+        "cannot be decoded": 1,
+        "empty file": 1,
+        "not an image": 1,
+        "unknown class folder": 1,
+    }
+    assert summary["counts"] == {
+        "Training": {"glioma": 9, "meningioma": 4},
+        "Testing": {"glioma": 4, "meningioma": 1},
+    }
+
+
+def test_any_format_and_mode_is_read_whatever_the_extension(audited):
+    files, summary = audited
+    described = files.loc[
+        [
+            "Training/glioma/gray.jpg",
+            "Training/glioma/rgba.png",
+            "Training/glioma/palette.png",
+            "Training/glioma/cmyk.jpg",
+            "Training/glioma/png-named.jpg",
+        ],
+        ["format", "mode", "width", "height"],
+    ]
+    assert described.values.tolist() == [
+        ["JPEG", "L", 96, 96],
+        ["PNG", "RGBA", 96, 96],
+        ["PNG", "P", 96, 96],
+        ["JPEG", "CMYK", 96, 96],
+        ["PNG", "L", 96, 96],
+    ]
+    assert summary["formats"] == {"JPEG": 14, "PNG": 4}
+    empty = files.loc["Training/glioma/empty.jpg"]
+    assert (
+        empty.bytes == 0
+        and empty.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
+
+
+def test_exact_pixel_and_near_duplicates_are_grouped(audited):
+    files, summary = audited
+
+    def same_group(kind, *paths):
+        groups = files.loc[list(paths), f"{kind}_group"]
+        return groups.iloc[0] >= 0 and groups.nunique() == 1
+
+    assert same_group("exact", "Training/glioma/base.jpg", "Testing/glioma/leaked.jpg")
+    assert same_group("exact", "Training/glioma/twin.jpg", "Training/glioma/twin copy.jpg")
+    assert files.loc["Testing/glioma/reencoded.png", "exact_group"] == -1
+    assert same_group(
+        "pixel", "Training/glioma/twin.jpg", "Training/glioma/twin copy.jpg", "Testing/glioma/reencoded.png"
+    )
+    assert files.loc["Testing/glioma/resized.jpg", "pixel_group"] == -1
+    assert same_group("near", "Training/glioma/near-source.jpg", "Testing/glioma/resized.jpg")
+    assert (
+        files.loc["Testing/glioma/clean.jpg", ["exact_group", "pixel_group", "near_group"]].tolist()
+        == [-1] * 3
+    )
+
+    twins = files.loc[files.folder == "Testing", "train_twin"].to_dict()
+    assert twins == {
+        "Testing/glioma/leaked.jpg": "exact",
+        "Testing/glioma/reencoded.png": "pixel",
+        "Testing/glioma/resized.jpg": "near",
+        "Testing/glioma/clean.jpg": "",
+        "Testing/meningioma/clean.jpg": "",
+    }
+    assert summary["test_twins_in_training"]["exact_or_pixel"] == {"glioma": 2, "meningioma": 0, "total": 2}
+    assert summary["test_twins_in_training"]["near"]["total"] == 1
+    exact = summary["duplicates"]["exact"]
+    assert exact["within_Training"] == {"groups": 2, "redundant_copies": 2}  # twin x2, gray x2
+    assert exact["within_Testing"] == {"groups": 0, "redundant_copies": 0}
+    assert exact["across_splits"] == {"groups": 1}
+    assert summary["duplicates"]["pixel"]["across_splits"] == {"groups": 2}
+
+
+def test_a_group_spanning_two_classes_is_a_label_conflict(audited):
+    _, summary = audited
+    assert summary["label_conflicts"] == [
+        {
+            "kind": "exact",
+            "labels": ["glioma", "meningioma"],
+            "paths": ["Training/glioma/gray.jpg", "Training/meningioma/gray-relabelled.jpg"],
+        }
+    ]
+
+
+def test_invalid_files_are_an_error_naming_each_of_them(messy):
+    with pytest.raises(AuditError) as error:
+        audit_dataset(messy, CLASSES, "error", near_distance=4)
+    message = str(error.value)
+    assert message.startswith("4 file(s)")
+    for name in ("truncated.jpg", "empty.jpg", "notes.jpg", "tumour/stray.jpg"):
+        assert name in message
+    assert "on_invalid: skip" in message and ".DS_Store" not in message
+
+
+def test_the_error_lists_twenty_bad_files_and_counts_the_rest(tmp_path):
+    for i in range(25):
+        write(tmp_path, f"Training/glioma/bad{i:02d}.jpg", b"")
+    for split in ("Training", "Testing"):
+        for label in CLASSES:
+            write(tmp_path, f"{split}/{label}/ok.jpg", jpeg_bytes(phantom(label, 0, 32)))
+    with pytest.raises(AuditError, match="and 5 more") as error:
+        audit_dataset(tmp_path, CLASSES, "error", near_distance=4)
+    assert "bad19.jpg" in str(error.value) and "bad20.jpg" not in str(error.value)
+
+
+@pytest.mark.parametrize("state", ["empty", "missing", "only invalid files"])
+def test_a_class_without_images_in_one_split_is_an_error_naming_it(tmp_path, state):
+    for split in ("Training", "Testing"):
+        for label in CLASSES:
+            write(tmp_path, f"{split}/{label}/ok.jpg", jpeg_bytes(phantom(label, 0, 32)))
+    folder = tmp_path / "Testing" / "meningioma"
+    (folder / "ok.jpg").unlink()
+    if state == "missing":
+        folder.rmdir()
+    elif state == "only invalid files":
+        write(folder, "broken.jpg", b"GIF89a")
+    with pytest.raises(AuditError, match=f"class folder {folder} (is missing|holds no valid images)"):
+        audit_dataset(tmp_path, CLASSES, "skip", near_distance=4)
+
+
+def test_write_audit_outputs(messy, tmp_path):
+    write_audit(messy, tmp_path / "audit.json", tmp_path / "audit.csv", CLASSES, "skip", 4, threads=1)
+    table = pd.read_csv(tmp_path / "audit.csv", keep_default_na=False)
+    assert len(table) == len(list(p for p in messy.rglob("*") if p.is_file()))
+    assert table.columns[:6].tolist() == ["path", "folder", "label", "status", "reason", "detail"]
+    summary = json.loads((tmp_path / "audit.json").read_text())
+    assert summary["thresholds"]["near_duplicate_distance"] == 4
+    assert summary["on_invalid"] == "skip"
+
+
+# --- the split ---------------------------------------------------------------------------
+
+
+def synthetic_images(n_groups=60, seed=0):
+    """Training images in groups of 1-4 copies (about a third duplicated), plus a few test images."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for group in range(n_groups):
+        label = CLASSES[group % 2]
+        copies = int(rng.choice([1, 1, 2, 3, 4]))
+        for copy in range(copies):
+            rows.append(
+                {
+                    "path": f"Training/{label}/g{group:03d}_{copy}.jpg",
+                    "label": label,
+                    "folder": "Training",
+                    "sha256": f"{group:064x}",
+                    "pixel_group": group if copies > 1 else -1,
+                    "train_twin": "",
+                }
+            )
+    for i, twin in enumerate(["exact", "pixel", "near", "", ""]):
+        rows.append(
+            {
+                "path": f"Testing/glioma/t{i}.jpg",
+                "label": "glioma",
+                "folder": "Testing",
+                "sha256": f"{1000 + i:064x}",
+                "pixel_group": -1,
+                "train_twin": twin,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_split_keeps_each_duplicate_group_on_one_side(seed):
+    images = synthetic_images()
+    split = split_dataset(images, val_fraction=0.25, seed=seed)
+    training = split[split.split.isin(["train", "val"])]
+    grouped = training[training.duplicate_group >= 0]
+    assert (grouped.groupby("duplicate_group").split.nunique() == 1).all()
+    assert grouped.split.nunique() == 2  # groups do land on both sides
+    for label in CLASSES:
+        share = (training[training.label == label].split == "val").mean()
+        assert 0.1 < share < 0.4, (label, share)
+    assert split.columns[:4].tolist() == ["path", "label", "split", "sha256"]
+    assert (split[split.path.str.startswith("Testing")].split == "test").all()
+
+
+def test_test_overlap_drop_leaves_out_exact_and_pixel_twins_only():
+    split = split_dataset(synthetic_images(), val_fraction=0.25, seed=0, test_overlap="drop")
+    testing = split[split.path.str.startswith("Testing")].set_index("path").split
+    assert testing.to_dict() == {
+        "Testing/glioma/t0.jpg": "dropped",
+        "Testing/glioma/t1.jpg": "dropped",
+        "Testing/glioma/t2.jpg": "test",
+        "Testing/glioma/t3.jpg": "test",
+        "Testing/glioma/t4.jpg": "test",
+    }
+
+
+def test_the_audited_split_is_byte_identical_for_the_same_seed(messy, tmp_path):
+    write_audit(messy, tmp_path / "audit.json", tmp_path / "audit.csv", CLASSES, "skip", 4, threads=1)
+    outputs = []
+    for name in ("a.csv", "b.csv"):
+        write_split(tmp_path / "audit.csv", tmp_path / name, val_fraction=0.4, seed=7, test_overlap="keep")
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]
+    split = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert "Training/glioma/truncated.jpg" not in set(split.path)  # skipped invalid files stay out
+    assert len(split) == 18
+    twins = split.set_index("path").loc[
+        ["Training/glioma/twin.jpg", "Training/glioma/twin copy.jpg"], "split"
+    ]
+    assert twins.nunique() == 1
+    test = read_split(tmp_path / "a.csv", "test")
+    assert test.train_twin.tolist() == ["", "exact", "pixel", "near", ""]
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")
+def test_the_real_sample_is_clean():
+    files, summary = audit_dataset(SAMPLE, ["glioma", "meningioma", "notumor", "pituitary"], "error", 4, 2)
+    assert summary["files"] == {"scanned": 68, "valid": 68, "invalid": 0, "ignored": 0}
+    assert summary["test_twins_in_training"]["exact_or_pixel"]["total"] == 0
+    assert summary["modes"] == {"RGB": 38, "L": 30}
+
+
+def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
+    _, summary = audited
+    template = jinja2.Environment(
+        loader=jinja2.PackageLoader("mribench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    ).get_template("audit.html.j2")
+    html = template.render(audit=json.loads(json.dumps(summary)), test_overlap="drop", dropped=2)
+    assert "1 label conflict(s)" in html and "Training/meningioma/gray-relabelled.jpg" in html
+    assert "Training/glioma/truncated.jpg" in html and "unknown class folder" in html
+    assert "dropped from the test set itself (2 images)" in html
+    assert "<tr><td>glioma</td><td>4</td>\n<td>1</td><td>1</td><td>1</td><td>2</td></tr>" in html
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("audit", "on_invalid", "ignore"),
+        ("audit", "near_duplicate_distance", 65),
+        ("dedup", "test_overlap", "yes"),
+    ],
+)
+def test_a_bad_audit_setting_is_an_error_naming_its_key(section, key, value):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config[section][key] = value
+    with pytest.raises(ConfigError, match=rf"config key `{section}\.{key}`"):
+        validate_config(config, REPO / "schemas" / "config.schema.yaml")
