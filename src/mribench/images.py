@@ -139,17 +139,14 @@ def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=N
         order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=[seed, epoch])
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
+    def load_batch(step, indices):
+        x, y = gather(images, labels, n_classes, indices)
+        if augmentation is not None and not augmentation_is_identity(augmentation):
+            x = augment(x, augmentation, tf.stack([tf.cast(seed, tf.int64), step]))
+        return x, y
+
     batches = tf.data.Dataset.counter().flat_map(epoch_batches).enumerate()
-    batches = batches.map(
-        lambda step, indices: (step, *gather(images, labels, n_classes, indices)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    if augmentation is not None and not augmentation_is_identity(augmentation):
-        batches = batches.map(
-            lambda step, x, y: (step, augment(x, augmentation, tf.stack([tf.cast(seed, tf.int64), step])), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    return batches.map(lambda step, x, y: (x, y)).prefetch(tf.data.AUTOTUNE)
+    return batches.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(images, labels, n_classes, batch_size):
@@ -157,7 +154,9 @@ def evaluation_dataset(images, labels, n_classes, batch_size):
     import tensorflow as tf
 
     batches = tf.data.Dataset.range(len(images)).batch(batch_size)
-    return batches.map(lambda indices: gather(images, labels, n_classes, indices)).prefetch(tf.data.AUTOTUNE)
+    return batches.map(
+        lambda indices: gather(images, labels, n_classes, indices), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def gather(images, labels, n_classes, indices):
@@ -167,9 +166,9 @@ def gather(images, labels, n_classes, indices):
 
     def read(indices):
         order = np.sort(indices)  # sequential reads from a memmap; the batch is shuffled anyway
-        return images[order].astype(np.float32), labels[order]
+        return images[order], labels[order]
 
-    x, y = tf.numpy_function(read, [indices], [tf.float32, labels.dtype], stateful=False)
+    x, y = tf.numpy_function(read, [indices], [tf.uint8, labels.dtype], stateful=False)
     x.set_shape([None, *images.shape[1:]])
     y.set_shape([None])
-    return x, tf.one_hot(y, n_classes)
+    return tf.cast(x, tf.float32), tf.one_hot(y, n_classes)
