@@ -92,7 +92,10 @@ def train_target(
             seed,
             settings["augmentation"] if workflow == "pipeline" else None,
         )
-        fit = model.fit(train_ds, validation_data=val_ds, steps_per_epoch=steps, **fit_settings)
+        # the stream shuffles itself, per epoch and seed
+        fit = model.fit(
+            train_ds, validation_data=val_ds, steps_per_epoch=steps, shuffle=False, **fit_settings
+        )
     seconds = time.perf_counter() - started
     metadata = {
         "mribench_version": mribench.__version__,
