@@ -1,9 +1,10 @@
 import keras
 import numpy as np
+from conftest import TINY, read_json, run_snakemake, write_yaml
 
 from mribench import images
 from mribench.model import build_model, save_model
-from mribench.training import fit_on_cached_features, head_model
+from mribench.training import WORKFLOWS, fit_on_cached_features, head_model
 
 
 def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_path):
@@ -38,3 +39,22 @@ def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_p
     on_features = head_model(model, pooled).predict(features, verbose=0)
     on_images = loaded.predict(images.evaluation_dataset(*data["val"], 3, 4).map(lambda x, y: x), verbose=0)
     np.testing.assert_allclose(on_images, on_features, atol=1e-5)
+
+
+def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
+    overlay = write_yaml(
+        tmp_path / "cached.yaml",
+        {
+            "models": ["mobilenetv2"],
+            "strategies": ["feature_extraction"],
+            "training": {"feature_extraction": {"cache_features": True}},
+        },
+    )
+    run_snakemake(tmp_path, configfiles=(TINY, overlay))
+    run = tmp_path / "results/runs/mobilenetv2_feature_extraction/seed42"
+    train = read_json(run / "train.json")
+    assert train["workflow"] == WORKFLOWS["cached_features"]
+    assert train["jit_compile"] is False and train["mixed_precision"] == "float32"
+    assert WORKFLOWS["cached_features"] in (tmp_path / "results/report.html").read_text()
+    assert read_json(run / "metrics.json")["test"]["n_images"] > 0
+    assert not list(run.glob(".images-*"))
