@@ -3,7 +3,7 @@ guide's fast workflow) against the frozen base in the training loop (mribench's 
 augmented in the pipeline), on the same images; time and final validation accuracy of both.
 Target: >= 8x. Small images and few of them keep it short; weights are random (no ImageNet here).
 
-Usage: python bench/bench_feature_cache.py [--per-class 40] [--size 64] [--batch 32] [--epochs 10]
+Usage: python bench/bench_feature_cache.py [--per-class 80] [--size 64] [--batch 32] [--epochs 10]
 """
 
 import argparse
@@ -20,7 +20,7 @@ from mribench.training import fit_on_cached_features, image_datasets
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--per-class", type=int, default=40)
+    parser.add_argument("--per-class", type=int, default=80)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=10)

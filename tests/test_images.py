@@ -117,6 +117,8 @@ def test_augmentation_in_the_model_trains_and_is_inactive_at_inference(tmp_path)
     layer = model.get_layer("augmentation")
     assert not np.allclose(layer(x, training=True), x)
     np.testing.assert_array_equal(layer(x, training=False), x)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=False)
+    model.fit(x, np.eye(3)[[0, 1, 2, 0]], epochs=1, verbose=0)  # the layer runs inside the train step
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(loaded.get_layer("augmentation"), Augmentation)
