@@ -123,3 +123,9 @@ def test_augmentation_in_the_model_trains_and_is_inactive_at_inference(tmp_path)
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(loaded.get_layer("augmentation"), Augmentation)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_augmentation_works_in_float16_for_mixed_precision():
+    out = images.augment(tf.cast(batch(), tf.float16), STUDY, SEED)
+    assert out.dtype == tf.float16
+    np.testing.assert_allclose(out, images.augment(batch(), STUDY, SEED), atol=1.0)

@@ -122,7 +122,8 @@ def augment(images, settings, seed):
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
     )
-    return tf.clip_by_value(moved + parameters["brightness"][:, None, None, None], 0.0, 255.0)
+    brightness = tf.cast(parameters["brightness"], images.dtype)  # float16 under mixed precision
+    return tf.clip_by_value(moved + brightness[:, None, None, None], 0.0, 255.0)
 
 
 def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=None):
