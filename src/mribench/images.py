@@ -2,8 +2,8 @@
 
 Augmentation is one resampling pass: rotation, zoom, shift and flip are composed into a single
 affine matrix per image and applied with one projective-transform op per batch, then brightness.
-The study's five Keras augmentation layers resample an image three times and ran at a third of the
-speed on two CPU cores (bench/README.md).
+The study's five Keras augmentation layers resample each image three times and ran at about half
+the speed on two CPU cores (bench/README.md).
 """
 
 import math
