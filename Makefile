@@ -27,5 +27,11 @@ lint: $(SETUP)
 test: lint
 	$(BIN)/python -m pytest
 
+# Benchmarks (bench/README.md): each prints a table and writes bench/results/<name>.json.
+BENCHMARKS := pipeline training feature_cache inference workflow
+
+bench: $(SETUP)
+	for name in $(BENCHMARKS); do $(BIN)/python bench/bench_$$name.py || exit 1; done
+
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -107,7 +107,7 @@ def test_imagenet_weights_load_offline_from_the_keras_cache(tmp_path):
 
 
 def test_batch_norm_calibration_gives_a_random_base_usable_features():
-    """Without pretrained weights, a deep base's features vanish until its BatchNorm statistics are estimated."""
+    """Without pretrained weights a deep base's features vanish until its BatchNorm statistics are set."""
     keras.utils.set_random_seed(0)
     images = np.random.default_rng(0).uniform(0, 255, (16, SIZE, SIZE, 3)).astype("float32")
     model = build_model("mobilenetv2", n_classes=4, image_size=SIZE, weights=None)

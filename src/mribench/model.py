@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from mribench import registry
+from mribench import images, registry
 
 METADATA_ENTRY = "mribench.json"
 
@@ -33,20 +33,47 @@ class Preprocess(layers.Layer):
         return {**super().get_config(), "base": self.base}
 
 
-def build_model(base_name, n_classes, image_size, weights, dense_units=256, dropout=0.5):
-    """A frozen pretrained base under a new classification head (feature extraction)."""
+@keras.saving.register_keras_serializable(package="mribench")
+class Augmentation(layers.Layer):
+    """mribench's one-pass augmentation inside the model, for training on a GPU, where it runs on
+    the device; it passes images through unchanged at inference."""
+
+    def __init__(self, settings, seed, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = dict(settings)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images_batch, training=None):
+        if not training:
+            return images_batch
+        return images.augment(images_batch, self.settings, self.seed_generator.next())
+
+    def get_config(self):
+        return {**super().get_config(), "settings": self.settings, "seed": self.seed}
+
+
+def build_model(base_name, n_classes, image_size, weights, dense_units=256, dropout=0.5, augmentation=None):
+    """A frozen pretrained base under a new classification head (feature extraction).
+
+    `augmentation` (settings and seed) puts the training-time augmentation inside the model.
+    """
     base = registry.build_base(base_name, image_size, weights)
     base.trainable = False
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
-    x = Preprocess(base_name, name="preprocess")(inputs)
+    x = inputs
+    if augmentation is not None:
+        x = Augmentation(augmentation["settings"], augmentation["seed"], name="augmentation")(x)
+    x = Preprocess(base_name, name="preprocess")(x)
     # training=False keeps the base's BatchNormalization in inference mode, also when unfrozen later.
     x = base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.BatchNormalization(name="batch_norm")(x)
     x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
+    # float32 probabilities also under mixed precision
+    outputs = layers.Dense(n_classes, activation="softmax", name="predictions", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"{base_name}_classifier")
 
 

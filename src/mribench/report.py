@@ -25,6 +25,7 @@ def summarise(run_dirs):
                 "model": train["model"],
                 "strategy": train["strategy"],
                 "seed": train["seed"],
+                "workflow": train["workflow"],
                 "train_accuracy": final["train_accuracy"],
                 "val_accuracy": final["val_accuracy"],
                 "test_accuracy": test["accuracy"],

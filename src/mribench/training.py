@@ -1,6 +1,7 @@
 """Train one target: feature extraction from scratch, or fine-tuning from the feature-extraction model."""
 
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -34,12 +35,16 @@ def train_target(
     `settings` holds the config sections the job depends on (image_size, augmentation, training,
     model, classes); `start` holds the feature-extraction run's files when fine-tuning.
     """
-    configure_tensorflow(seed, settings["training"]["deterministic"], threads)
+    gpu = configure_tensorflow(seed, settings["training"], threads)
     training = settings["training"]
     classes = settings["classes"]
-    train_ds, val_ds, counts = training_datasets(split_csv, dataset_dir, classes, settings, seed, threads)
+    stage = training[strategy]
+    data = load_split(
+        split_csv, dataset_dir, classes, settings["image_size"], threads, Path(out_model).parent
+    )
 
     if strategy == "feature_extraction":
+        workflow = "cached_features" if stage["cache_features"] else augmentation_place(training, gpu)
         model = build_model(
             base_name,
             len(classes),
@@ -47,36 +52,54 @@ def train_target(
             weights_argument(settings["model"]["weights"]),
             training["dense_units"],
             training["dropout"],
+            augmentation=(
+                {"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None
+            ),
         )
         if settings["model"]["weights"] == "none":
-            calibrate_batch_norm(model, next(iter(train_ds))[0])
+            train_images = data["train"][0]
+            sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
+            calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))
     else:
         check_metadata(
             start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
         )
         model = keras.models.load_model(start["model"], safe_mode=True)
         unfreeze_top_layers(model, settings["model"]["unfreeze_layers"])
+        # The augmentation stays where the feature-extraction model put it.
+        workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
 
-    stage = training[strategy]
-    model.compile(
-        optimizer=keras.optimizers.Adam(stage["learning_rate"]),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    compile_settings = {
+        "optimizer": keras.optimizers.Adam(stage["learning_rate"]),
+        "loss": "categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "jit_compile": bool(gpu and training["jit_compile"]),
+    }
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=training["early_stopping_patience"], restore_best_weights=True
     )
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
     )
+    fit_settings = {"epochs": stage["epochs"], "callbacks": [early_stopping, reduce_lr], "verbose": 2}
     started = time.perf_counter()
-    fit = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=stage["epochs"],
-        callbacks=[early_stopping, reduce_lr],
-        verbose=2,
-    )
+    if workflow == "cached_features":
+        fit = fit_on_cached_features(
+            model, data, len(classes), training["batch_size"], compile_settings, fit_settings
+        )
+    else:
+        model.compile(**compile_settings)
+        train_ds, val_ds, steps = image_datasets(
+            data,
+            len(classes),
+            training["batch_size"],
+            seed,
+            settings["augmentation"] if workflow == "pipeline" else None,
+        )
+        # the stream shuffles itself, per epoch and seed
+        fit = model.fit(
+            train_ds, validation_data=val_ds, steps_per_epoch=steps, shuffle=False, **fit_settings
+        )
     seconds = time.perf_counter() - started
     metadata = {
         "mribench_version": mribench.__version__,
@@ -121,47 +144,107 @@ def train_target(
         "classes": classes,
         "image_size": settings["image_size"],
         "weights": settings["model"]["weights"],
-        "images": counts,
+        "images": {part: len(labels) for part, (_, labels) in data.items()},
+        "workflow": WORKFLOWS[workflow],
+        "mixed_precision": keras.mixed_precision.global_policy().name,
         "stages": stages,
         "seconds": round(sum(s["seconds"] for s in stages), 3),
         "total_params": model.count_params(),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "model_bytes": Path(out_model).stat().st_size,
         "deterministic": training["deterministic"],
+        "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def configure_tensorflow(seed, deterministic, threads):
+WORKFLOWS = {
+    "pipeline": "images, augmented in the input pipeline",
+    "model": "images, augmented inside the model",
+    "cached_features": "cached base features, no augmentation",
+}
+
+
+def configure_tensorflow(seed, training, threads):
+    """Seeds, determinism, threads and GPU settings; returns whether a GPU is used."""
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if training["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        # Two jobs sharing a GPU would otherwise fail: TensorFlow reserves all of its memory.
+        tf.config.experimental.set_memory_growth(gpu, True)
+    wanted = training["mixed_precision"]  # auto, true or false
+    if wanted is not False and gpus and supports_float16(gpus[0]):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    elif wanted is True:
+        print("mixed_precision is true, but no GPU with fast float16 is visible: training in float32")
+    return bool(gpus)
 
 
-def training_datasets(split_csv, dataset_dir, classes, settings, seed, threads):
-    """Train (shuffled, augmented) and validation pipelines, and their image counts."""
-    batch_size = settings["training"]["batch_size"]
-    pipelines, counts = [], {}
+def supports_float16(gpu):
+    """Tensor cores (compute capability 7.0 and later) make float16 faster than float32."""
+    capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+    return capability >= (7, 0)
+
+
+def augmentation_place(training, gpu):
+    """Where augmentation runs: on the GPU inside the model, or on the CPU in the input pipeline."""
+    if training["augment_on"] == "auto":
+        return "model" if gpu else "pipeline"
+    return training["augment_on"]
+
+
+def load_split(split_csv, dataset_dir, classes, image_size, threads, cache_dir):
+    """Decoded train and validation images (each decoded once) and their class indices."""
+    data = {}
     for part in ("train", "val"):
         rows = split.read_split(split_csv, part)
-        pixels = images.load_images(dataset_dir, rows.path, settings["image_size"], threads)
-        labels = rows.label.map(classes.index).to_numpy()
-        is_train = part == "train"
-        pipelines.append(
-            images.make_dataset(
-                pixels,
-                labels,
-                len(classes),
-                batch_size,
-                shuffle_seed=seed if is_train else None,
-                augment=images.augmentation_layers(settings["augmentation"], seed) if is_train else None,
-            )
-        )
-        counts[part] = len(rows)
-    return pipelines[0], pipelines[1], counts
+        pixels = images.load_images(dataset_dir, rows.path, image_size, threads, cache_dir=cache_dir)
+        data[part] = pixels, rows.label.map(classes.index).to_numpy()
+    return data
+
+
+def image_datasets(data, n_classes, batch_size, seed, augmentation):
+    """The endless training stream, the validation pipeline, and the steps of one epoch."""
+    train_images, train_labels = data["train"]
+    train = images.training_dataset(train_images, train_labels, n_classes, batch_size, seed, augmentation)
+    val = images.evaluation_dataset(*data["val"], n_classes, batch_size)
+    return train, val, math.ceil(len(train_labels) / batch_size)
+
+
+def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings):
+    """The keras.io transfer-learning guide's fast workflow: run the frozen base once, train the head
+    on its pooled features. The head shares its layers with `model`, which stays a complete model
+    that takes images."""
+    pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
+    features_of = keras.Model(model.input, pooled.output)
+    features, targets = {}, {}
+    for part, (pixels, labels) in data.items():
+        batches = images.evaluation_dataset(pixels, labels, n_classes, batch_size).map(lambda x, y: x)
+        features[part] = features_of.predict(batches, verbose=0)
+        targets[part] = keras.utils.to_categorical(labels, n_classes)
+    head = head_model(model, pooled)
+    head.compile(**compile_settings)
+    return head.fit(
+        features["train"],
+        targets["train"],
+        batch_size=batch_size,
+        validation_data=(features["val"], targets["val"]),
+        **fit_settings,
+    )
+
+
+def head_model(model, pooled):
+    """The layers after the pooling layer of `model`, as a model on pooled features."""
+    inputs = keras.Input(shape=pooled.output.shape[1:], name="features")
+    x = inputs
+    for layer in model.layers[model.layers.index(pooled) + 1 :]:
+        x = layer(x)
+    return keras.Model(inputs, x, name=f"{model.name}_head")
 
 
 def library_versions():

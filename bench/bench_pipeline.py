@@ -1,0 +1,124 @@
+"""Input pipeline alone, img/s: mribench's one-pass augmentation on images decoded once, against
+ImageDataGenerator.flow_from_directory and against the five Keras augmentation layers, with the
+study's augmentation, on the same generated 512 px JPEGs. Targets: >= 4x and >= 3x.
+
+Usage: python bench/bench_pipeline.py [--per-class 80] [--size 224] [--batch 32] [--epochs 3]
+"""
+
+import argparse
+
+import keras
+import numpy as np
+import tensorflow as tf
+import yaml
+from common import REPO, Run, Stopwatch, bench_images, print_table
+from tensorflow.keras.preprocessing.image import ImageDataGenerator
+
+from mribench import images
+
+
+def keras_layers(settings, seed):
+    """The study's augmentation as Keras preprocessing layers (mribench's earlier pipeline)."""
+    steps = [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(settings["rotation_degrees"] / 360, fill_mode="constant", seed=seed),
+        keras.layers.RandomZoom(settings["zoom"], fill_mode="constant", seed=seed),
+        keras.layers.RandomTranslation(settings["shift"], settings["shift"], fill_mode="constant", seed=seed),
+        keras.layers.RandomBrightness(settings["brightness"], value_range=(0, 255), seed=seed),
+    ]
+    return keras.Sequential(steps)
+
+
+def interleaved(pipelines, n_batches, rounds):
+    """Seconds and images per pipeline, taking turns round by round (in a rotating order) so that
+    the load of a shared machine falls on all of them alike; a tf.data pipeline gets a fresh
+    iterator each round, so no work it prefetched during another's turn is counted in its favour."""
+    seconds, seen = dict.fromkeys(pipelines, 0.0), dict.fromkeys(pipelines, 0)
+    names = list(pipelines)
+    for round_index in range(rounds):
+        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            batches = pipelines[name]
+            with Stopwatch() as watch:
+                if isinstance(batches, tf.data.Dataset):
+                    for x, _ in batches.take(n_batches):
+                        seen[name] += len(x)
+                else:
+                    for _ in range(n_batches):
+                        seen[name] += len(next(batches)[0])
+            seconds[name] += watch.seconds
+    return seconds, seen
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-class", type=int, default=80)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=3)
+    args = parser.parse_args()
+    settings = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
+    root, rows = bench_images(args.per_class)
+    paths = [p for p, _ in rows]
+    classes = sorted({label for _, label in rows})
+    y = np.array([classes.index(label) for _, label in rows])
+    n_batches = args.epochs * -(-len(rows) // args.batch)
+
+    run = Run("pipeline")
+    with Stopwatch() as decode:
+        pixels = images.load_images(root, paths, args.size, threads=2)
+    ours = images.training_dataset(pixels, y, len(classes), args.batch, 0, settings)
+    layers = keras_layers(settings, 0)
+    plain = images.training_dataset(pixels, y, len(classes), args.batch, 0, augmentation=None)
+    keras_pipeline = plain.map(
+        lambda x, t: (layers(x, training=True), t), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(tf.data.AUTOTUNE)
+    generator = ImageDataGenerator(
+        rotation_range=settings["rotation_degrees"],
+        zoom_range=settings["zoom"],
+        width_shift_range=settings["shift"],
+        height_shift_range=settings["shift"],
+        horizontal_flip=settings["horizontal_flip"],
+        # multiplicative, the nearest the legacy generator has to an additive +-10 % of 0-255
+        brightness_range=(1 - settings["brightness"], 1 + settings["brightness"]),
+        fill_mode="constant",
+    ).flow_from_directory(
+        root, target_size=(args.size, args.size), batch_size=args.batch, class_mode="categorical", seed=0
+    )
+    pipelines = {
+        "mribench one-pass (decoded once)": ours,
+        "Keras augmentation layers (decoded once)": keras_pipeline,
+        "ImageDataGenerator.flow_from_directory": generator,
+    }
+    interleaved(pipelines, 2, 1)  # trace the graphs
+    seconds, seen = interleaved(pipelines, n_batches // args.epochs, args.epochs)
+    seconds = {
+        name: time + (decode.seconds if "decoded once" in name else 0.0) for name, time in seconds.items()
+    }
+    ours, keras_row, legacy = (
+        {"pipeline": name, "images": seen[name], "seconds": seconds[name]} for name in pipelines
+    )
+    results = [ours, keras_row, legacy]
+    for row in results:
+        row["img/s"] = row["images"] / row["seconds"]
+    for row in results:
+        row["mribench speed-up"] = ours["img/s"] / row["img/s"]
+    print(
+        f"{len(rows)} JPEGs, {args.epochs} epochs, {args.size} px, batch {args.batch}; "
+        f"taking turns epoch by epoch; mribench and Keras layers include the one-time decode "
+        f"({decode.seconds:.1f} s)"
+    )
+    print_table(results)
+    run.save(
+        results,
+        vars(args)
+        | {
+            "images": len(rows),
+            "decode_seconds": decode.seconds,
+            "augmentation": settings,
+            "targets": {"vs ImageDataGenerator": 4, "vs Keras layers": 3},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
