@@ -20,8 +20,8 @@ def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--cores", "2",
+        *args,  # before --configfile, which would take a target for one more config file
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
-        *args,
     ]  # fmt: skip
     result = subprocess.run(
         command, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}

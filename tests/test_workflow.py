@@ -25,6 +25,7 @@ def test_default_config_plans_the_study(tmp_path):
     result = run_snakemake(tmp_path, "-n", configfiles=())
     assert planned_jobs(result) == {
         "obtain_dataset": 1,
+        "fetch_weights": 3,  # one ImageNet weights file per model, downloaded before training
         "split_dataset": 1,
         "train": 6,
         "evaluate": 6,
@@ -36,7 +37,13 @@ def test_default_config_plans_the_study(tmp_path):
 def test_single_target_plans_only_what_it_needs(tmp_path):
     target = "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json"
     result = run_snakemake(tmp_path, "-n", target, configfiles=())
-    assert planned_jobs(result) == {"obtain_dataset": 1, "split_dataset": 1, "train": 2, "evaluate": 1}
+    assert planned_jobs(result) == {
+        "obtain_dataset": 1,
+        "fetch_weights": 1,
+        "split_dataset": 1,
+        "train": 2,
+        "evaluate": 1,
+    }
 
 
 def test_every_output_exists_and_is_consistent(tiny_run):

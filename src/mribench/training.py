@@ -1,6 +1,7 @@
 """Train one target: feature extraction from scratch, or fine-tuning from the feature-extraction model."""
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -12,7 +13,6 @@ import tensorflow as tf
 
 import mribench
 from mribench import images, registry, split
-from mribench.config import weights_argument
 from mribench.model import build_model, check_metadata, save_model, unfreeze_top_layers
 
 
@@ -27,12 +27,15 @@ def train_target(
     out_history,
     out_train,
     threads,
+    weights=None,
     start=None,
 ):
     """Train and save model.keras, history.csv and train.json.
 
     `settings` holds the config sections the job depends on (image_size, augmentation, training,
-    model, classes); `start` holds the feature-extraction run's files when fine-tuning.
+    model, classes); `weights` is the base's weights file for feature extraction (None: random
+    initialisation), never "imagenet", so training never downloads; `start` holds the
+    feature-extraction run's files when fine-tuning.
     """
     configure_tensorflow(seed, settings["training"]["deterministic"], threads)
     training = settings["training"]
@@ -44,7 +47,7 @@ def train_target(
             base_name,
             len(classes),
             settings["image_size"],
-            weights_argument(settings["model"]["weights"]),
+            weights,
             training["dense_units"],
             training["dropout"],
         )
@@ -127,11 +130,15 @@ def train_target(
         "model_bytes": Path(out_model).stat().st_size,
         "deterministic": training["deterministic"],
         "versions": library_versions(),
+        "host": host_record(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def configure_tensorflow(seed, deterministic, threads):
+    # Take GPU memory as needed rather than all of it, so that other jobs can share the device.
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -160,6 +167,16 @@ def training_datasets(split_csv, dataset_dir, classes, settings, seed, threads):
         )
         counts[part] = len(rows)
     return pipelines[0], pipelines[1], counts
+
+
+def host_record():
+    """Where the job ran: the node, the SLURM job if any, and the GPUs TensorFlow saw."""
+    return {
+        "node": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+    }
 
 
 def library_versions():
