@@ -32,6 +32,7 @@ def default_partition():
 
 
 PARTITION = default_partition()
+NO_CLUSTER = "no SLURM cluster answers `sinfo` (CI starts one with .ci/slurm-up)"
 
 
 def site_profile(directory):
@@ -65,9 +66,7 @@ def show_job(job_id):
     ).stdout
 
 
-@pytest.mark.skipif(
-    PARTITION is None, reason="no SLURM cluster answers `sinfo` (CI starts one: .ci/slurm-up)"
-)
+@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
 def test_tiny_workflow_on_slurm(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
@@ -120,3 +119,25 @@ def test_slurm_profile_sets_what_a_site_must_edit():
     assert "SET-YOUR" in profile["default-resources"]["slurm_partition"]
     train = profile["set-resources"]["train"]
     assert "SET-YOUR" in train["slurm_partition"] and train["gpu"] == 1 and "gpus" not in train
+
+
+@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
+def test_the_partition_placeholder_is_named_when_left_unset(tmp_path):
+    (tmp_path / "results/data/dataset").mkdir(parents=True)  # so that the first job is a SLURM job
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--profile", str(REPO / "profiles/slurm"),
+            "--slurm-status-command", "squeue",
+            "--slurm-init-seconds-before-status-checks", "1",
+            "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(tmp_path),
+            "results/data/split.csv",
+            "--configfile", str(REPO / "config.yaml"), str(TINY),
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        "invalid partition specified: SET-YOUR-CPU-PARTITION-in-profiles/slurm/config.yaml" in result.stderr
+    )
