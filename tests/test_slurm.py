@@ -1,4 +1,5 @@
-"""The tiny workflow submitted to a real SLURM cluster through the slurm profile.
+"""The tiny workflow submitted to a real SLURM cluster through the slurm profile, its compute jobs
+training from ImageNet weights the login node fetched (here: a stand-in file, no internet).
 
 CI starts a one-node cluster with a fake GPU (.ci/slurm-up, from .ci/run); without a cluster the
 test is skipped. The slurm profile is used as shipped, with only what a site sets itself:
@@ -10,10 +11,22 @@ import shutil
 import signal
 import subprocess
 
+import keras
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, TINY, read_json, write_yaml
+from conftest import (
+    REPO,
+    SNAKEMAKE,
+    TINY,
+    assert_same_weights,
+    imagenet_weights_standin,
+    read_json,
+    write_yaml,
+)
+
+import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
+from mribench import registry
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 900
@@ -70,7 +83,17 @@ def show_job(job_id):
 def test_tiny_workflow_on_slurm(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
-    one_model = write_yaml(tmp_path / "one_model.yaml", {"models": ["mobilenetv2"]})
+    one_model = write_yaml(
+        tmp_path / "one_model.yaml",
+        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
+    )
+    # What fetch_weights leaves on the login node; the test runs offline, like compute nodes.
+    fetched = imagenet_weights_standin(
+        workdir / "resources/weights" / registry.imagenet_weights_file("mobilenetv2", 32),
+        "mobilenetv2",
+        32,
+        7,
+    )
     command = [
         "nice", str(SNAKEMAKE),
         "--profile", str(site_profile(tmp_path / "profile")),
@@ -95,6 +118,13 @@ def test_tiny_workflow_on_slurm(tmp_path):
         run = workdir / f"results/runs/mobilenetv2_{strategy}/seed42"
         for name in ("model.keras", "history.csv", "train.json", "metrics.json", "predictions.csv"):
             assert (run / name).stat().st_size > 0, f"{strategy}/{name}"
+
+    # Feature extraction trained on the frozen base: its weights are still exactly the fetched file's.
+    assert not (workdir / "logs/fetch_weights").exists()
+    feature_extraction = workdir / "results/runs/mobilenetv2_feature_extraction/seed42"
+    assert read_json(feature_extraction / "train.json")["weights"] == "imagenet"
+    model = keras.models.load_model(feature_extraction / "model.keras", safe_mode=True)
+    assert_same_weights(model.get_layer("base"), fetched)
 
     # Local rules ran in this process (the login node); everything else was an sbatch job.
     assert submitted_job_ids(workdir, "obtain_dataset") == submitted_job_ids(workdir, "report") == []

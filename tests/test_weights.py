@@ -4,30 +4,13 @@ No internet here, so the download is tested up to the network boundary, and the 
 weights file in the very format Keras downloads (legacy HDF5), made from a randomly initialised base.
 """
 
-import zipfile
-
-import h5py
-import keras
-import numpy as np
 import pytest
-from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
-from keras.src.legacy.saving import legacy_h5_format
+from conftest import TINY, imagenet_weights_standin, planned_jobs, run_snakemake, write_yaml
 
-import mribench.model  # noqa: F401  (registers the Preprocess layer model.keras holds)
 from mribench import registry
 from mribench.weights import WeightsDownloadError, fetch_imagenet_weights
 
 MOBILENET_224 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
-
-
-def legacy_weights_file(path, name, image_size, seed):
-    """A base's weights saved as Keras' downloadable files are: weights-only legacy HDF5."""
-    keras.utils.set_random_seed(seed)
-    base = registry.build_base(name, image_size, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, base)
-    return base
 
 
 def test_weights_file_names_are_the_ones_keras_downloads():
@@ -47,13 +30,13 @@ def test_download_without_internet_fails_clearly_and_leaves_nothing(tmp_path):
 
 def test_a_weights_file_already_in_place_is_checked_not_downloaded(tmp_path):
     target = tmp_path / MOBILENET_224
-    legacy_weights_file(target, "mobilenetv2", 32, seed=1)
+    imagenet_weights_standin(target, "mobilenetv2", 32, seed=1)
     assert fetch_imagenet_weights("mobilenetv2", 32, target) == target
 
 
 def test_a_broken_weights_file_is_refused(tmp_path):
     target = tmp_path / MOBILENET_224
-    legacy_weights_file(target, "vgg16", 32, seed=1)  # another architecture under this name
+    imagenet_weights_standin(target, "vgg16", 32, seed=1)  # another architecture under this name
     with pytest.raises(ValueError):
         fetch_imagenet_weights("mobilenetv2", 32, target)
 
@@ -68,22 +51,14 @@ def test_default_config_fetches_each_models_weights_on_the_login_node(tmp_path):
     assert planned_jobs(result) == {"obtain_dataset": 1, "fetch_weights": 3, "prepare": 1}
 
 
-def test_training_loads_the_fetched_file_offline(tmp_path):
-    """weights: imagenet trains from resources/weights/, the file fetch_weights would have put there."""
-    workdir = tmp_path / "run"
-    placed = legacy_weights_file(workdir / "resources/weights" / MOBILENET_224, "mobilenetv2", 32, seed=7)
+def test_training_takes_the_fetched_file_and_nothing_downloads_when_it_is_there(tmp_path):
+    """The offline path end to end (real training from the file) is in tests/test_slurm.py."""
+    imagenet_weights_standin(tmp_path / "resources/weights" / MOBILENET_224, "mobilenetv2", 32, seed=7)
     overlay = write_yaml(
         tmp_path / "imagenet.yaml",
         {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
     )
-    run = "results/runs/mobilenetv2_feature_extraction/seed42"
-    run_snakemake(workdir, f"{run}/train.json", configfiles=(TINY, overlay))
-
-    assert not (workdir / "logs/fetch_weights").exists()  # nothing was downloaded
-    assert read_json(workdir / run / "train.json")["weights"] == "imagenet"
-    with zipfile.ZipFile(workdir / run / "model.keras") as archive:
-        assert "mribench.json" in archive.namelist()
-    trained = keras.models.load_model(workdir / run / "model.keras", safe_mode=True).get_layer("base")
-    # Feature extraction keeps the base frozen: its weights are still exactly the file's.
-    for loaded, original in zip(trained.weights, placed.weights, strict=True):
-        np.testing.assert_array_equal(loaded.numpy(), original.numpy())
+    target = "results/runs/mobilenetv2_feature_extraction/seed42/train.json"
+    result = run_snakemake(tmp_path, "-n", target, configfiles=(TINY, overlay))
+    assert planned_jobs(result) == {"obtain_dataset": 1, "split_dataset": 1, "train": 1}
+    assert f"resources/weights/{MOBILENET_224}" in result.stdout.split("rule train:")[1].split("output:")[0]
