@@ -23,6 +23,7 @@ lint: $(SETUP)
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/ruff check src tests scripts bench
 	$(BIN)/black --check --quiet src tests scripts bench
+	$(BIN)/hadolint containers/Dockerfile
 
 test: lint
 	$(BIN)/python -m pytest

@@ -1,3 +1,5 @@
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -7,6 +9,13 @@ configfile: "config.yaml"
 
 
 container: config["container"]
+
+
+# Every job imports this workflow's own mribench, also in a conda env (which has only the
+# third-party packages) and on cluster nodes (the SLURM executor passes the environment on).
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.getenv("PYTHONPATH")]))
+)
 
 
 include: "rules/common.smk"
@@ -19,6 +28,8 @@ include: "rules/report.smk"
 localrules:
     all,
     obtain_dataset,
+    fetch_weights,
+    prepare,
     report,
 
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from mribench import registry
 from mribench.config import validate_config
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -21,10 +22,48 @@ def run_dirs():
     )
 
 
+def imagenet_weights_path(model):
+    """Where fetch_weights puts the base's ImageNet weights: the file name Keras would download."""
+    return f"resources/weights/{registry.imagenet_weights_file(model, config['image_size'])}"
+
+
+def imagenet_weights():
+    """Weights path -> model, for the configured models that use ImageNet weights."""
+    return {
+        imagenet_weights_path(model): model
+        for model in config["models"]
+        if config["model_settings"][model]["weights"] == "imagenet"
+    }
+
+
+def weights_model(wildcards, output):
+    """The configured model whose ImageNet weights fetch_weights is asked for."""
+    models = imagenet_weights()
+    if output[0] not in models:
+        raise ValueError(
+            f"{output[0]} is not the ImageNet weights file of a configured model with weights: imagenet "
+            f"at image_size {config['image_size']}; those are: {', '.join(models) or 'none'}"
+        )
+    return models[output[0]]
+
+
+def weights_input(model):
+    """The weights file a feature-extraction job starts from; none for weights: none."""
+    weights = config["model_settings"][model]["weights"]
+    if weights == "none":
+        return {}
+    if weights == "imagenet":
+        weights = imagenet_weights_path(model)
+    return {"weights": weights}
+
+
 def training_inputs(wildcards):
-    """Fine-tuning starts from the feature-extraction run of the same base and seed."""
+    """Feature extraction starts from the base's weights file; fine-tuning from the
+    feature-extraction run of the same base and seed."""
     inputs = {"split": "results/data/split.csv", "dataset": "results/data/dataset"}
-    if wildcards.strategy == "fine_tuning":
+    if wildcards.strategy == "feature_extraction":
+        inputs |= weights_input(wildcards.model)
+    else:
         start = f"results/runs/{wildcards.model}_feature_extraction/seed{wildcards.seed}"
         inputs |= {
             "start_model": f"{start}/model.keras",

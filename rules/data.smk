@@ -6,6 +6,8 @@ rule obtain_dataset:
     benchmark:
         "benchmarks/obtain_dataset/obtain_dataset.tsv"
     retries: 2 if config["dataset"]["source"] == "kaggle" else 0
+    conda:
+        "../envs/data.yaml"
     params:
         dataset=config["dataset"],
     script:
@@ -43,9 +45,37 @@ rule split_dataset:
         "logs/split_dataset/split_dataset.log",
     benchmark:
         "benchmarks/split_dataset/split_dataset.tsv"
+    conda:
+        "../envs/data.yaml"
     params:
         val_fraction=config["dataset"]["val_fraction"],
         seed=config["dataset"]["split_seed"],
         test_overlap=config["dedup"]["test_overlap"],
     script:
         "../scripts/split_dataset.py"
+
+
+rule fetch_weights:
+    output:
+        "resources/weights/{file}",
+    log:
+        "logs/fetch_weights/{file}.log",
+    benchmark:
+        "benchmarks/fetch_weights/{file}.tsv"
+    wildcard_constraints:
+        file=r"[^/]+\.h5",
+    retries: 2
+    conda:
+        "../envs/training.yaml"
+    params:
+        model=weights_model,
+        image_size=config["image_size"],
+    script:
+        "../scripts/fetch_weights.py"
+
+
+rule prepare:
+    """Everything that needs internet, for the login node of a cluster whose compute nodes have none."""
+    input:
+        "results/data/dataset",
+        list(imagenet_weights()),

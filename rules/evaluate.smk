@@ -23,6 +23,8 @@ rule evaluate:
         "logs/evaluate/{model}_{strategy}_seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/{model}_{strategy}_seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
     threads: 4
     resources:
         mem_mb=8000,

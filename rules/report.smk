@@ -14,6 +14,8 @@ rule report:
         "logs/report/report.log",
     benchmark:
         "benchmarks/report/report.tsv"
+    conda:
+        "../envs/report.yaml"
     params:
         run_dirs=run_dirs(),
         config=config,

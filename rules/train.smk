@@ -9,6 +9,8 @@ rule train:
         "logs/train/{model}_{strategy}_seed{seed}.log",
     benchmark:
         "benchmarks/train/{model}_{strategy}_seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
     threads: 8
     resources:
         gpu=1,

@@ -2,6 +2,10 @@ from mribench.logs import send_output_to
 
 send_output_to(snakemake.log[0])
 
+from mribench.devices import use_own_gpu  # noqa: E402
+
+use_own_gpu()  # before TensorFlow is imported
+
 from mribench.training import train_target  # noqa: E402
 
 start = None
@@ -22,5 +26,6 @@ train_target(
     out_history=snakemake.output.history,
     out_train=snakemake.output.train,
     threads=snakemake.threads,
+    weights=snakemake.input.get("weights"),
     start=start,
 )

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -20,7 +21,7 @@ def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--cores", "2",
-        *args,  # before --configfile, which takes every argument after it
+        *args,  # before --configfile, which would take a target for one more config file
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
     ]  # fmt: skip
     result = subprocess.run(
@@ -45,6 +46,28 @@ def planned_jobs(result):
 def write_yaml(path, data):
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def imagenet_weights_standin(path, name, image_size, seed):
+    """A file in the format of Keras' downloadable weights (weights-only legacy HDF5), made from a
+    randomly initialised base (no internet here); returns that base to compare weights with."""
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from mribench import registry
+
+    keras.utils.set_random_seed(seed)
+    base = registry.build_base(name, image_size, None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, base)
+    return base
+
+
+def assert_same_weights(layer, expected):
+    for loaded, original in zip(layer.weights, expected.weights, strict=True):
+        np.testing.assert_array_equal(loaded.numpy(), original.numpy())
 
 
 def read_json(path):

@@ -28,6 +28,7 @@ def test_default_config_plans_the_study(tmp_path):
     assert planned_jobs(result) == {
         "obtain_dataset": 1,
         "audit": 1,
+        "fetch_weights": 3,  # one ImageNet weights file per model, downloaded before training
         "split_dataset": 1,
         "train": 6,
         "evaluate": 6,
@@ -42,6 +43,7 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
     assert planned_jobs(result) == {
         "obtain_dataset": 1,
         "audit": 1,
+        "fetch_weights": 1,
         "split_dataset": 1,
         "train": 2,
         "evaluate": 1,

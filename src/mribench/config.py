@@ -30,11 +30,6 @@ def validate_config(config, schema_path):
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
-def weights_argument(weights):
-    """What Keras' application constructors take for a config `weights` value."""
-    return None if weights == "none" else weights
-
-
 def _key(path):
     return ".".join(str(part) for part in path) or "(top level)"
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -13,7 +14,6 @@ import tensorflow as tf
 
 import mribench
 from mribench import images, registry, split
-from mribench.config import weights_argument
 from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
 
 
@@ -28,12 +28,15 @@ def train_target(
     out_history,
     out_train,
     threads,
+    weights=None,
     start=None,
 ):
     """Train and save model.keras, history.csv and train.json.
 
     `settings` holds the config sections the job depends on (image_size, augmentation, training,
-    model, classes); `start` holds the feature-extraction run's files when fine-tuning.
+    model, classes); `weights` is the base's weights file for feature extraction (None: random
+    initialisation), never "imagenet", so training never downloads; `start` holds the
+    feature-extraction run's files when fine-tuning.
     """
     gpu = configure_tensorflow(seed, settings["training"], threads)
     training = settings["training"]
@@ -49,7 +52,7 @@ def train_target(
             base_name,
             len(classes),
             settings["image_size"],
-            weights_argument(settings["model"]["weights"]),
+            weights,
             training["dense_units"],
             training["dropout"],
             augmentation=(
@@ -155,6 +158,7 @@ def train_target(
         "deterministic": training["deterministic"],
         "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
+        "host": host_record(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
 
@@ -245,6 +249,16 @@ def head_model(model, pooled):
     for layer in model.layers[model.layers.index(pooled) + 1 :]:
         x = layer(x)
     return keras.Model(inputs, x, name=f"{model.name}_head")
+
+
+def host_record():
+    """Where the job ran: the node, the SLURM job if any, and the GPUs TensorFlow saw."""
+    return {
+        "node": platform.node(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
+    }
 
 
 def library_versions():

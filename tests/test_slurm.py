@@ -1,0 +1,173 @@
+"""The tiny workflow submitted to a real SLURM cluster through the slurm profile, its compute jobs
+training from ImageNet weights the login node fetched (here: a stand-in file, no internet).
+
+CI starts a one-node cluster with a fake GPU (.ci/slurm-up, from .ci/run); without a cluster the
+test is skipped. The slurm profile is used as shipped, with only what a site sets itself:
+partitions, small resources for the CI node, and squeue for status (the CI cluster has no
+accounting database).
+"""
+
+import shutil
+import signal
+import subprocess
+
+import keras
+import pandas as pd
+import pytest
+import yaml
+from conftest import (
+    REPO,
+    SNAKEMAKE,
+    TINY,
+    assert_same_weights,
+    imagenet_weights_standin,
+    read_json,
+    write_yaml,
+)
+
+import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
+from mribench import registry
+
+pytestmark = pytest.mark.slow
+TIMEOUT = 900
+
+
+def default_partition():
+    """The cluster's default partition, or None when no SLURM controller answers."""
+    if shutil.which("sinfo") is None:
+        return None
+    try:
+        listing = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return None
+    defaults = [p.rstrip("*") for p in listing.stdout.split() if p.endswith("*")]
+    return defaults[0] if listing.returncode == 0 and defaults else None
+
+
+PARTITION = default_partition()
+NO_CLUSTER = "no SLURM cluster answers `sinfo` (CI starts one with .ci/slurm-up)"
+
+
+def site_profile(directory):
+    """profiles/slurm with what a site edits: partitions, resources that fit the CI node, squeue."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    profile["default-resources"] |= {"slurm_partition": PARTITION, "mem_mb": 1000, "runtime": 10}
+    profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
+    profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
+    profile["set-threads"] = {"train": 1, "evaluate": 1}
+    profile |= {
+        "jobs": 2,
+        "latency-wait": 5,
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 5,
+        "slurm-keep-successful-logs": True,
+    }
+    directory.mkdir()
+    write_yaml(directory / "config.yaml", profile)
+    return directory
+
+
+def submitted_job_ids(workdir, rule):
+    """SLURM job ids of a rule's jobs, from the executor's per-job logs (<job id>.log)."""
+    logs = workdir / ".snakemake/slurm_logs" / f"rule_{rule}"
+    return sorted(log.stem for log in logs.rglob("*.log")) if logs.is_dir() else []
+
+
+def show_job(job_id):
+    return subprocess.run(
+        ["scontrol", "-d", "show", "job", job_id], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
+def test_tiny_workflow_on_slurm(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    one_model = write_yaml(
+        tmp_path / "one_model.yaml",
+        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
+    )
+    # What fetch_weights leaves on the login node; the test runs offline, like compute nodes.
+    fetched = imagenet_weights_standin(
+        workdir / "resources/weights" / registry.imagenet_weights_file("mobilenetv2", 32),
+        "mobilenetv2",
+        32,
+        7,
+    )
+    command = [
+        "nice", str(SNAKEMAKE),
+        "--profile", str(site_profile(tmp_path / "profile")),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(REPO / "config.yaml"), str(TINY), str(one_model),
+    ]  # fmt: skip
+    # Snakemake cancels its SLURM jobs on SIGINT, so a hung run cleans up after itself.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+        pytest.fail(f"the SLURM run took over {TIMEOUT} s:\n{output[-5000:]}")
+    assert process.returncode == 0, output[-8000:]
+
+    summary = pd.read_csv(workdir / "results/summary.csv")
+    assert sorted(summary.strategy) == ["feature_extraction", "fine_tuning"]
+    assert (workdir / "results/report.html").stat().st_size > 0
+    for strategy in ("feature_extraction", "fine_tuning"):
+        run = workdir / f"results/runs/mobilenetv2_{strategy}/seed42"
+        for name in ("model.keras", "history.csv", "train.json", "metrics.json", "predictions.csv"):
+            assert (run / name).stat().st_size > 0, f"{strategy}/{name}"
+
+    # Feature extraction trained on the frozen base: its weights are still exactly the fetched file's.
+    assert not (workdir / "logs/fetch_weights").exists()
+    feature_extraction = workdir / "results/runs/mobilenetv2_feature_extraction/seed42"
+    assert read_json(feature_extraction / "train.json")["weights"] == "imagenet"
+    model = keras.models.load_model(feature_extraction / "model.keras", safe_mode=True)
+    assert_same_weights(model.get_layer("base"), fetched)
+
+    # Local rules ran in this process (the login node); everything else was an sbatch job.
+    assert submitted_job_ids(workdir, "obtain_dataset") == submitted_job_ids(workdir, "report") == []
+    assert len(submitted_job_ids(workdir, "split_dataset")) == 1
+    train_jobs = submitted_job_ids(workdir, "train")
+    assert len(train_jobs) == 2 and len(submitted_job_ids(workdir, "evaluate")) == 2
+
+    for strategy in ("feature_extraction", "fine_tuning"):
+        host = read_json(workdir / f"results/runs/mobilenetv2_{strategy}/seed42/train.json")["host"]
+        assert host["slurm_job_id"] in train_jobs
+        assert host["cuda_visible_devices"] == "0"  # the GPU SLURM allocated to the job
+        job = show_job(host["slurm_job_id"])
+        assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
+    for job_id in submitted_job_ids(workdir, "evaluate"):
+        assert "JOB_GRES=(null)" in show_job(job_id)  # evaluation asks for no GPU
+
+
+def test_slurm_profile_sets_what_a_site_must_edit():
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["apptainer-args"] == "--nv"
+    assert "SET-YOUR" in profile["default-resources"]["slurm_partition"]
+    train = profile["set-resources"]["train"]
+    assert "SET-YOUR" in train["slurm_partition"] and train["gpu"] == 1 and "gpus" not in train
+
+
+@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
+def test_the_partition_placeholder_is_named_when_left_unset(tmp_path):
+    (tmp_path / "results/data/dataset").mkdir(parents=True)  # so that the first job is a SLURM job
+    result = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--profile", str(REPO / "profiles/slurm"),
+            "--slurm-status-command", "squeue",
+            "--slurm-init-seconds-before-status-checks", "1",
+            "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(tmp_path),
+            "results/data/split.csv",
+            "--configfile", str(REPO / "config.yaml"), str(TINY),
+        ],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert (
+        "invalid partition specified: SET-YOUR-CPU-PARTITION-in-profiles/slurm/config.yaml" in result.stderr
+    )
