@@ -28,6 +28,8 @@ rule audit:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../envs/data.yaml"
     params:
         classes=config["dataset"]["classes"],
         on_invalid=config["audit"]["on_invalid"],
