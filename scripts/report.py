@@ -7,7 +7,11 @@ from mribench.report import write_report  # noqa: E402
 write_report(
     run_dirs=snakemake.params.run_dirs,
     split_csv=snakemake.input.split,
+    dataset_dir=snakemake.input.dataset,
+    stats_json=snakemake.input.stats,
     config=snakemake.params.config,
+    workflow_dir=snakemake.params.workflow_dir,
+    benchmark_dir="benchmarks",
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

@@ -11,7 +11,7 @@ import pandas as pd
 import tensorflow as tf
 
 import mribench
-from mribench import images, registry, split
+from mribench import images, provenance, registry, split
 from mribench.config import weights_argument
 from mribench.model import build_model, check_metadata, save_model, unfreeze_top_layers
 
@@ -127,6 +127,7 @@ def train_target(
         "model_bytes": Path(out_model).stat().st_size,
         "deterministic": training["deterministic"],
         "versions": library_versions(),
+        "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
 
