@@ -122,9 +122,16 @@ def gradcam_gallery(grid, path, shape):
         ax = axes[row, column]
         ax.imshow(image)
         ax.imshow(
-            heatmap, cmap="jet", alpha=0.4, extent=(0, image.shape[1], image.shape[0], 0), vmin=0, vmax=1
+            heatmap,
+            cmap="jet",
+            alpha=0.4,
+            extent=(0, image.shape[1], image.shape[0], 0),
+            vmin=0,
+            vmax=1,
+            interpolation="bilinear",
         )
         ax.set_title(title, fontsize=7, color="black" if correct else "firebrick")
+    fig.suptitle("left half: correctly classified · right half: misclassified (red)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -90,12 +90,13 @@ def overview(summary, statistics):
     table = table.join(spread).join(grouped.seed.count().rename("n_seeds"))
     table = table.join(grouped[["accuracy_ci", "macro_f1_ci"]].first()).reset_index()
     table["best"] = [set() for _ in range(len(table))]
-    for criterion, column, pick in (
-        ("accuracy", "test_accuracy", "idxmax"),
-        ("speed", "total_seconds", "idxmin"),
-        ("size", "model_megabytes", "idxmin"),
+    for criterion, column, best in (
+        ("accuracy", "test_accuracy", "max"),
+        ("speed", "total_seconds", "min"),
+        ("size", "model_megabytes", "min"),
     ):
-        table.loc[getattr(table[column], pick)(), "best"].add(criterion)
+        for index in table.index[table[column] == getattr(table[column], best)()]:  # ties are all best
+            table.loc[index, "best"].add(criterion)
     return table, per_seed
 
 

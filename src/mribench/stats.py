@@ -172,7 +172,7 @@ def format_p(p):
 def strategy_sentence(model, fine_tuning_minus_feature_extraction, p_holm):
     """The plain-language verdict of one strategy comparison."""
     name = MODEL_NAMES.get(model, model)
-    points = fine_tuning_minus_feature_extraction
+    points = round(fine_tuning_minus_feature_extraction, 1) or 0.0  # never "-0.0 points"
     if p_holm >= ALPHA:
         return (
             f"no significant difference between fine-tuning and feature extraction for {name}: "
