@@ -1,11 +1,13 @@
 """The statistics of the report against values known by hand or from the textbook definitions."""
 
+import functools
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import binomtest
+from sklearn.metrics import f1_score
 
 from mribench import stats
 
@@ -55,8 +57,21 @@ def test_bootstrap_ci_contains_the_point_estimate_and_is_reproducible():
     assert low < point < high
     assert 0.05 < high - low < 0.2  # about 2 * 1.96 * sqrt(0.8 * 0.2 / 200) = 0.11
     assert stats.bootstrap_ci(y_true, y_pred, stats.accuracy, resamples=1000, seed=0) == (low, high)
-    f1_low, f1_high = stats.bootstrap_ci(y_true, y_pred, stats.macro_f1, resamples=1000, seed=0)
-    assert f1_low < stats.macro_f1(y_true, y_pred) < f1_high
+    f1 = functools.partial(stats.macro_f1, n_classes=3)
+    f1_low, f1_high = stats.bootstrap_ci(y_true, y_pred, f1, resamples=1000, seed=0)
+    assert f1_low < f1(y_true, y_pred) < f1_high
+
+
+def test_vectorised_macro_f1_is_sklearns():
+    rng = np.random.default_rng(2)
+    y_true, y_pred = rng.integers(0, 4, (2, 50, 40))
+    y_pred[0] = np.minimum(y_pred[0], 2)  # class 3 never predicted in these rows
+    expected = [
+        f1_score(t, p, labels=range(4), average="macro", zero_division=0)
+        for t, p in zip(y_true, y_pred, strict=True)
+    ]
+    np.testing.assert_allclose(stats.macro_f1(y_true, y_pred, n_classes=4), expected)
+    assert stats.macro_f1(y_true[0], y_true[0], n_classes=4) == 1.0
 
 
 def test_bootstrap_ci_of_a_perfect_classifier_is_a_point():
@@ -168,3 +183,48 @@ def test_write_statistics_refuses_targets_on_different_test_images(tmp_path):
     ]
     with pytest.raises(ValueError, match="b.csv is not on the same test images"):
         stats.write_statistics(runs, CLASSES, resamples=1000, seed=0, out_dir=tmp_path / "stats")
+
+
+def test_overview_averages_seeds_and_marks_every_best_target():
+    from mribench.report import AVERAGED, overview
+
+    rows = []
+    for model, strategy, accuracies, seconds, megabytes in (
+        ("vgg16", "fine_tuning", (0.90, 0.80), 100.0, 120.0),
+        ("mobilenetv2", "fine_tuning", (0.85, 0.85), 30.0, 20.0),
+        ("mobilenetv2", "feature_extraction", (0.80, 0.90), 30.0, 15.0),
+    ):
+        for seed, test_accuracy in zip((1, 2), accuracies, strict=True):
+            rows.append(
+                {column: 0.5 for column in AVERAGED}
+                | {
+                    "model": model,
+                    "strategy": strategy,
+                    "seed": seed,
+                    "test_accuracy": test_accuracy,
+                    "total_seconds": seconds,
+                    "model_megabytes": megabytes,
+                }
+            )
+    statistics = {
+        "targets": [
+            {
+                "target": f"{r['model']}_{r['strategy']}",
+                "seed": r["seed"],
+                "accuracy_ci": [0.7, 0.95],
+                "macro_f1_ci": [0.6, 0.9],
+                "macro_auc": 0.9,
+                "ece": 0.05,
+            }
+            for r in rows
+        ]
+    }
+    table, per_seed = overview(pd.DataFrame(rows), statistics)
+    assert len(per_seed) == 6 and table.n_seeds.tolist() == [2, 2, 2]
+    assert table.test_accuracy.tolist() == pytest.approx([0.85, 0.85, 0.85])
+    assert table.test_accuracy_sd.tolist() == pytest.approx([0.0707107, 0.0, 0.0707107])
+    assert [sorted(best) for best in table.best] == [
+        ["accuracy"],
+        ["accuracy", "speed"],
+        ["accuracy", "size", "speed"],
+    ]

@@ -95,7 +95,8 @@ def overview(summary, statistics):
         ("speed", "total_seconds", "min"),
         ("size", "model_megabytes", "min"),
     ):
-        for index in table.index[table[column] == getattr(table[column], best)()]:  # ties are all best
+        ties = np.isclose(table[column], getattr(table[column], best)(), rtol=0, atol=1e-9)
+        for index in table.index[ties]:  # a mean of equal accuracies may differ in the last bit
             table.loc[index, "best"].add(criterion)
     return table, per_seed
 
@@ -161,11 +162,10 @@ def write_report(
         provenance={
             "mribench": mribench.__version__,
             "commit": provenance.git_commit(workflow_dir) or "not a git checkout",
-            "versions": first_train["versions"] | {"snakemake": snakemake_version()},
+            "versions": {k: v for k, v in first_train["versions"].items() if k != "mribench"}
+            | {"snakemake": snakemake_version()},
             "report_python": platform.python_version(),
-            "hardware": sorted(
-                {json.dumps(json.loads(Path(d, "train.json").read_text()).get("hardware")) for d in run_dirs}
-            ),
+            "hardware": training_hardware(run_dirs),
             "dataset_checksum": provenance.dataset_checksum(split_csv),
             "split_sha256": split.sha256(split_csv),
             "n_images": len(split_rows),
@@ -231,6 +231,12 @@ def sample_images(split_rows, dataset_dir, classes, seed):
         rows = rows.sample(min(SAMPLES_PER_CLASS, len(rows)), random_state=seed)
         samples[name] = [{"file": p, "thumbnail": thumbnail_uri(Path(dataset_dir, p))} for p in rows.path]
     return samples
+
+
+def training_hardware(run_dirs):
+    """The distinct machines the targets were trained on (None for runs that did not record it)."""
+    machines = {json.dumps(json.loads(Path(d, "train.json").read_text()).get("hardware")) for d in run_dirs}
+    return [json.loads(m) for m in sorted(machines)]
 
 
 def snakemake_version():
