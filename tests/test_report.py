@@ -13,7 +13,7 @@ from browser import CHROMIUM, Chromium
 from conftest import REPO, TINY, read_json, run_snakemake
 
 from mribench import provenance
-from mribench.report import write_report
+from mribench.report import AVERAGED, overview, write_report
 
 ARTIFACTS = REPO / "test-artifacts"
 needs_chromium = pytest.mark.skipif(
@@ -26,6 +26,49 @@ def tiny_config():
     for section, values in yaml.safe_load(TINY.read_text()).items():
         config[section] = config[section] | values if isinstance(values, dict) else values
     return config
+
+
+def test_overview_averages_seeds_and_marks_every_best_target():
+    rows = []
+    for model, strategy, accuracies, seconds, megabytes in (
+        ("vgg16", "fine_tuning", (0.90, 0.80), 100.0, 120.0),
+        ("mobilenetv2", "fine_tuning", (0.85, 0.85), 30.0, 20.0),
+        ("mobilenetv2", "feature_extraction", (0.80, 0.90), 30.0, 15.0),
+    ):
+        for seed, test_accuracy in zip((1, 2), accuracies, strict=True):
+            rows.append(
+                {column: 0.5 for column in AVERAGED}
+                | {
+                    "model": model,
+                    "strategy": strategy,
+                    "seed": seed,
+                    "test_accuracy": test_accuracy,
+                    "total_seconds": seconds,
+                    "model_megabytes": megabytes,
+                }
+            )
+    statistics = {
+        "targets": [
+            {
+                "target": f"{r['model']}_{r['strategy']}",
+                "seed": r["seed"],
+                "accuracy_ci": [0.7, 0.95],
+                "macro_f1_ci": [0.6, 0.9],
+                "macro_auc": 0.9,
+                "ece": 0.05,
+            }
+            for r in rows
+        ]
+    }
+    table, per_seed = overview(pd.DataFrame(rows), statistics)
+    assert len(per_seed) == 6 and table.n_seeds.tolist() == [2, 2, 2]
+    assert table.test_accuracy.tolist() == pytest.approx([0.85, 0.85, 0.85])
+    assert table.test_accuracy_sd.tolist() == pytest.approx([0.0707107, 0.0, 0.0707107])
+    assert [sorted(best) for best in table.best] == [
+        ["accuracy"],
+        ["accuracy", "speed"],
+        ["accuracy", "size", "speed"],
+    ]
 
 
 def test_statistics_of_the_tiny_run(tiny_run):

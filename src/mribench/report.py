@@ -113,6 +113,7 @@ def write_report(
     out_html,
     audit_json=None,
 ):
+    """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given."""
     summary = summarise(run_dirs)
     summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
     statistics = json.loads(Path(stats_json).read_text())

@@ -16,13 +16,12 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from mribench import plots
+from mribench import plots, registry
 
 ALPHA = 0.05
 # Below this many discordant pairs the chi-square approximation is poor: use the exact binomial test.
 EXACT_BELOW = 25
 CALIBRATION_BINS = 10
-MODEL_NAMES = {"vgg16": "VGG16", "resnet50v2": "ResNet50V2", "mobilenetv2": "MobileNetV2"}
 
 
 def read_predictions(predictions_csv, classes):
@@ -187,7 +186,7 @@ def format_p(p):
 
 def strategy_sentence(model, fine_tuning_minus_feature_extraction, p_holm):
     """The plain-language verdict of one strategy comparison."""
-    name = MODEL_NAMES.get(model, model)
+    name = registry.get_base(model).constructor  # the Keras name, e.g. VGG16
     points = round(fine_tuning_minus_feature_extraction, 1) or 0.0  # never "-0.0 points"
     if p_holm >= ALPHA:
         return (
