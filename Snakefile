@@ -22,6 +22,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/stats.smk"
+include: "rules/gradcam.smk"
 include: "rules/report.smk"
 
 

@@ -83,3 +83,20 @@ def training_settings(wildcards):
         "training": training | {wildcards.strategy: config["training"][wildcards.strategy]},
         "model": config["model_settings"][wildcards.model],
     }
+
+
+def stats_runs():
+    """(target, seed, predictions.csv) of every target, for the statistics across targets."""
+    return [
+        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/predictions.csv"]
+        for model in config["models"]
+        for strategy in config["strategies"]
+        for seed in config["seeds"]
+    ]
+
+
+def gradcam_galleries():
+    """The Grad-CAM gallery of every target, or none when report.gradcam is false."""
+    if not config["report"]["gradcam"]:
+        return []
+    return expand("{run}/gradcam/gallery.png", run=run_dirs())

@@ -24,12 +24,12 @@ rule audit:
         "logs/audit/audit.log",
     benchmark:
         "benchmarks/audit/audit.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 4
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/data.yaml"
     params:
         classes=config["dataset"]["classes"],
         on_invalid=config["audit"]["on_invalid"],

@@ -3,10 +3,14 @@ rule report:
         runs=expand(
             "{run}/{file}",
             run=run_dirs(),
-            file=["train.json", "metrics.json", "confusion.png", "curves.png"],
+            file=["train.json", "metrics.json", "predictions.csv", "confusion.png", "curves.png"],
         ),
+        gradcam=gradcam_galleries(),
+        stats="results/stats/stats.json",
+        stats_figures="results/stats/figures",
         split="results/data/split.csv",
         audit="results/data/audit.json",
+        dataset="results/data/dataset",
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),
@@ -19,5 +23,6 @@ rule report:
     params:
         run_dirs=run_dirs(),
         config=config,
+        workflow_dir=workflow.basedir,
     script:
         "../scripts/report.py"

@@ -8,7 +8,11 @@ write_report(
     run_dirs=snakemake.params.run_dirs,
     split_csv=snakemake.input.split,
     audit_json=snakemake.input.audit,
+    dataset_dir=snakemake.input.dataset,
+    stats_json=snakemake.input.stats,
     config=snakemake.params.config,
+    workflow_dir=snakemake.params.workflow_dir,
+    benchmark_dir="benchmarks",
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

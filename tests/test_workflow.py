@@ -20,6 +20,7 @@ RUN_FILES = [
     "predictions.csv",
     "confusion.png",
     "curves.png",
+    "gradcam/gallery.png",
 ]
 
 
@@ -32,9 +33,18 @@ def test_default_config_plans_the_study(tmp_path):
         "split_dataset": 1,
         "train": 6,
         "evaluate": 6,
+        "gradcam": 6,
+        "stats": 1,
         "report": 1,
         "all": 1,
     }
+
+
+def test_gradcam_can_be_skipped(tmp_path):
+    no_gradcam = write_yaml(tmp_path / "no_gradcam.yaml", {"report": {"gradcam": False}})
+    result = run_snakemake(tmp_path, "-n", configfiles=(no_gradcam,))
+    assert "gradcam" not in planned_jobs(result)
+    assert planned_jobs(result)["stats"] == 1
 
 
 def test_single_target_plans_only_what_it_needs(tmp_path):
@@ -87,7 +97,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert list(history.stage.unique()) == expected_stages
         assert [s["stage"] for s in train["stages"]] == expected_stages
 
-    for rule in ("obtain_dataset", "audit", "split_dataset", "report"):
+    for rule in ("obtain_dataset", "audit", "split_dataset", "stats", "report"):
         assert (tiny_run / "logs" / rule / f"{rule}.log").exists()
         assert (tiny_run / "benchmarks" / rule / f"{rule}.tsv").exists()
     train_log = (tiny_run / "logs/train/vgg16_fine_tuning_seed42.log").read_text()
@@ -119,7 +129,14 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
         tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
     )
     result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
+    assert planned_jobs(result) == {
+        "train": 2,
+        "evaluate": 2,
+        "gradcam": 2,
+        "stats": 1,
+        "report": 1,
+        "all": 1,
+    }
     outputs = [
         line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
     ]
@@ -130,7 +147,14 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
 def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
     changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
     result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {"train": 6, "evaluate": 6, "report": 1, "all": 1}
+    assert planned_jobs(result) == {
+        "train": 6,
+        "evaluate": 6,
+        "gradcam": 6,
+        "stats": 1,
+        "report": 1,
+        "all": 1,
+    }
 
 
 def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):

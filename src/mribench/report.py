@@ -1,15 +1,37 @@
 """Collect every target's results into summary.csv and one self-contained HTML report."""
 
 import base64
+import io
 import json
+import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 import yaml
+from PIL import Image
 
 import mribench
+from mribench import plots, provenance, split
+
+SAMPLES_PER_CLASS = 4
+WORST_ERRORS = 6
+THUMBNAIL_PX = 96
+# Columns of the overview that are averaged over seeds (mean and standard deviation).
+AVERAGED = [
+    "train_accuracy",
+    "val_accuracy",
+    "test_accuracy",
+    "test_macro_f1",
+    "test_dedup_accuracy",
+    "test_loss",
+    "total_seconds",
+    "model_megabytes",
+    "total_params",
+    "trainable_params",
+]
 
 
 def summarise(run_dirs):
@@ -32,13 +54,15 @@ def summarise(run_dirs):
                 "test_loss": test["loss"],
                 "test_macro_f1": macro_f1(test),
                 "test_weighted_f1": test["classification_report"]["weighted avg"]["f1-score"],
-                "test_dedup_accuracy": dedup["accuracy"],
+                # without the test images that have an exact or pixel twin in Training (None if none left)
+                "test_dedup_accuracy": np.nan if dedup["accuracy"] is None else dedup["accuracy"],
                 "test_dedup_macro_f1": macro_f1(dedup),
                 "n_test": test["n_images"],
                 "n_test_dedup": dedup["n_images"],
                 "stage_seconds": final["seconds"],
                 "total_seconds": train["seconds"],
                 "model_bytes": train["model_bytes"],
+                "model_megabytes": train["model_bytes"] / 1e6,
                 "total_params": train["total_params"],
                 "trainable_params": train["trainable_params"],
                 "epochs_run": final["epochs_run"],
@@ -48,35 +72,114 @@ def summarise(run_dirs):
     return pd.DataFrame(rows)
 
 
-def write_report(run_dirs, split_csv, audit_json, config, out_summary, out_html):
+def overview(summary, statistics):
+    """One row per target: mean and sd over seeds, and the bootstrap CI when there is a single seed."""
+    cis = pd.DataFrame(
+        [
+            {
+                "target": t["target"],
+                "seed": t["seed"],
+                "accuracy_ci": t["accuracy_ci"],
+                "macro_f1_ci": t["macro_f1_ci"],
+                "macro_auc": t["macro_auc"],
+                "ece": t["ece"],
+            }
+            for t in statistics["targets"]
+        ]
+    )
+    per_seed = summary.assign(target=summary.model + "_" + summary.strategy).merge(cis, on=["target", "seed"])
+    grouped = per_seed.groupby(["model", "strategy"], sort=False)
+    table = grouped[AVERAGED + ["macro_auc", "ece"]].mean()
+    spread = grouped[AVERAGED].std(ddof=1).add_suffix("_sd").fillna(0.0)
+    table = table.join(spread).join(grouped.seed.count().rename("n_seeds"))
+    table = table.join(grouped[["accuracy_ci", "macro_f1_ci"]].first()).reset_index()
+    table["best"] = [set() for _ in range(len(table))]
+    for criterion, column, best in (
+        ("accuracy", "test_accuracy", "max"),
+        ("speed", "total_seconds", "min"),
+        ("size", "model_megabytes", "min"),
+    ):
+        ties = np.isclose(table[column], getattr(table[column], best)(), rtol=0, atol=1e-9)
+        for index in table.index[ties]:  # a mean of equal accuracies may differ in the last bit
+            table.loc[index, "best"].add(criterion)
+    return table, per_seed
+
+
+def write_report(
+    run_dirs,
+    split_csv,
+    dataset_dir,
+    stats_json,
+    config,
+    workflow_dir,
+    benchmark_dir,
+    out_summary,
+    out_html,
+    audit_json=None,
+):
+    """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given."""
     summary = summarise(run_dirs)
-    summary.to_csv(out_summary, index=False, float_format="%.6g")
-    split = pd.read_csv(split_csv)
-    runs = [
-        {
-            "row": row,
-            "metrics": json.loads(Path(row.run_dir, "metrics.json").read_text()),
-            "confusion": data_uri(Path(row.run_dir, "confusion.png")),
-            "curves": data_uri(Path(row.run_dir, "curves.png")),
-        }
-        for row in summary.itertuples()
-    ]
-    template = jinja2.Environment(
-        loader=jinja2.PackageLoader("mribench", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    ).get_template("report.html.j2")
-    html = template.render(
-        summary=summary,
+    summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
+    statistics = json.loads(Path(stats_json).read_text())
+    table, per_seed = overview(summary, statistics)
+    split_rows = pd.read_csv(split_csv)
+    stats_dir = Path(stats_json).parent
+    by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
+    runs = []
+    for row in per_seed.itertuples():
+        stem = f"{row.target}_seed{row.seed}"
+        gallery = Path(row.run_dir, "gradcam", "gallery.png")
+        runs.append(
+            {
+                "row": row,
+                "anchor": f"{row.model}-{row.strategy}-{row.seed}",
+                "metrics": json.loads(Path(row.run_dir, "metrics.json").read_text()),
+                "stats": by_run[row.target, row.seed],
+                "confusion": data_uri(Path(row.run_dir, "confusion.png")),
+                "curves": data_uri(Path(row.run_dir, "curves.png")),
+                "roc": data_uri(stats_dir / "figures" / f"{stem}_roc.png"),
+                "calibration": data_uri(stats_dir / "figures" / f"{stem}_calibration.png"),
+                "gradcam": data_uri(gallery) if config["report"]["gradcam"] else None,
+                "worst": worst_errors(Path(row.run_dir, "predictions.csv"), dataset_dir),
+            }
+        )
+    costs = provenance.job_costs(benchmark_dir)
+    first_train = json.loads(Path(run_dirs[0], "train.json").read_text())
+    html = render(
+        "report.html.j2",
+        table=table,
+        per_seed=per_seed,
+        several_seeds=len(config["seeds"]) > 1,
+        show_dedup=bool(summary.test_dedup_accuracy.notna().any()),
+        statistics=statistics,
+        mcnemar=mcnemar_matrices(statistics["mcnemar"]),
+        cost_figure=figure_uri(plots.cost_accuracy_figure, table),
         runs=runs,
-        counts=pd.crosstab(split.label, split.split).reindex(columns=["train", "val", "test"], fill_value=0),
-        audit=json.loads(Path(audit_json).read_text()),
+        counts=pd.crosstab(split_rows.label, split_rows.split).reindex(
+            columns=["train", "val", "test"], fill_value=0
+        ),
+        samples=sample_images(
+            split_rows, dataset_dir, config["dataset"]["classes"], config["report"]["seed"]
+        ),
+        audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
+        config=config,
         test_overlap=config["dedup"]["test_overlap"],
-        dropped=int((split.split == "dropped").sum()),
+        dropped=int((split_rows.split == "dropped").sum()),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
-        config_source=config["dataset"]["source"],
-        version=mribench.__version__,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        provenance={
+            "mribench": mribench.__version__,
+            "commit": provenance.git_commit(workflow_dir) or "not a git checkout",
+            "versions": {k: v for k, v in first_train["versions"].items() if k != "mribench"}
+            | {"snakemake": snakemake_version()},
+            "report_python": platform.python_version(),
+            "hardware": training_hardware(run_dirs),
+            "dataset_checksum": provenance.dataset_checksum(split_csv),
+            "split_sha256": split.sha256(split_csv),
+            "n_images": len(split_rows),
+            "costs": costs,
+            "started": costs.started.min() if len(costs) else None,
+            "ended": datetime.now(timezone.utc),
+        },
     )
     Path(out_html).write_text(html)
 
@@ -85,6 +188,91 @@ def macro_f1(metrics):
     """None when the set is empty (a de-duplicated test set can be)."""
     report = metrics["classification_report"]
     return report["macro avg"]["f1-score"] if report else None
+
+
+def render(template_name, **context):
+    """Autoescaped Jinja2: class names, file names and config values are shown as text, never as markup."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("mribench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["percent"] = lambda value: "–" if pd.isna(value) else f"{100 * value:.1f}"
+    environment.filters["points"] = lambda pair: f"{100 * pair[0]:.1f}–{100 * pair[1]:.1f}"
+    environment.filters["when"] = lambda moment: (
+        "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    )
+    return environment.get_template(template_name).render(**context)
+
+
+def mcnemar_matrices(tests):
+    """Per seed, a target x target matrix of Holm-adjusted McNemar p-values (upper triangle)."""
+    matrices = {}
+    for test in tests:
+        matrix = matrices.setdefault(test["seed"], {})
+        matrix[test["a"], test["b"]] = test
+    return {
+        seed: {"targets": sorted({t for pair in matrix for t in pair}), "tests": matrix}
+        for seed, matrix in matrices.items()
+    }
+
+
+def worst_errors(predictions_csv, dataset_dir, n=WORST_ERRORS):
+    """The most confident wrong predictions of a target, with thumbnails."""
+    predictions = pd.read_csv(predictions_csv)
+    wrong = predictions[predictions.true != predictions.predicted].copy()
+    wrong["confidence"] = [row[f"p_{row.predicted}"] for _, row in wrong.iterrows()]
+    wrong = wrong.nlargest(n, "confidence")
+    return [
+        {
+            "file": row.file,
+            "true": row.true,
+            "predicted": row.predicted,
+            "confidence": row.confidence,
+            "thumbnail": thumbnail_uri(Path(dataset_dir, row.file)),
+        }
+        for row in wrong.itertuples()
+    ]
+
+
+def sample_images(split_rows, dataset_dir, classes, seed):
+    """A few seeded training images per class, as thumbnails."""
+    train = split_rows[split_rows.split == "train"]
+    samples = {}
+    for name in classes:
+        rows = train[train.label == name]
+        rows = rows.sample(min(SAMPLES_PER_CLASS, len(rows)), random_state=seed)
+        samples[name] = [{"file": p, "thumbnail": thumbnail_uri(Path(dataset_dir, p))} for p in rows.path]
+    return samples
+
+
+def training_hardware(run_dirs):
+    """The distinct machines the targets were trained on (None for runs that did not record it)."""
+    machines = {json.dumps(json.loads(Path(d, "train.json").read_text()).get("hardware")) for d in run_dirs}
+    return [json.loads(m) for m in sorted(machines)]
+
+
+def snakemake_version():
+    try:
+        import snakemake
+    except ImportError:
+        return "not installed"
+    return snakemake.__version__
+
+
+def thumbnail_uri(image_path, size=THUMBNAIL_PX):
+    with Image.open(image_path) as image:
+        thumbnail = image.convert("RGB")
+        thumbnail.thumbnail((size, size))
+        buffer = io.BytesIO()
+        thumbnail.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def figure_uri(draw, *args):
+    buffer = io.BytesIO()
+    draw(*args, buffer)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def data_uri(png_path):

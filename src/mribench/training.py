@@ -13,7 +13,7 @@ import pandas as pd
 import tensorflow as tf
 
 import mribench
-from mribench import images, registry, split
+from mribench import images, provenance, registry, split
 from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
 
 
@@ -159,6 +159,7 @@ def train_target(
         "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
         "host": host_record(),
+        "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
 

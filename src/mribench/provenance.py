@@ -1,0 +1,76 @@
+"""How the numbers were made: code version, hardware, data checksum and per-job cost."""
+
+import hashlib
+import platform
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+
+
+def git_commit(directory):
+    """The commit of the workflow's checkout, with "+ local changes" when it is dirty; None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + (" + local changes" if dirty else "")
+
+
+def cpu_model():
+    """The CPU's marketing name where the OS tells it (Linux /proc/cpuinfo), else platform's guess."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def hardware():
+    """CPU and GPU models of the machine a job runs on (GPU names as TensorFlow sees them)."""
+    import tensorflow as tf
+
+    gpus = [
+        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+    return {"host": platform.node(), "cpu": cpu_model(), "gpus": gpus}
+
+
+def dataset_checksum(split_csv):
+    """sha256 over the sorted per-image sha256 values of split.csv: names the exact set of images used."""
+    digests = sorted(pd.read_csv(split_csv).sha256)
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
+
+
+def job_costs(benchmark_dir):
+    """Wall time and peak memory of every finished job, from Snakemake's benchmark: files."""
+    rows = []
+    for tsv in sorted(Path(benchmark_dir).glob("*/*.tsv")):
+        # The last line is the latest run; "NA" or "-" where Snakemake could not measure.
+        measured = pd.read_csv(tsv, sep="\t").iloc[-1].apply(pd.to_numeric, errors="coerce")
+        ended = datetime.fromtimestamp(tsv.stat().st_mtime, timezone.utc)
+        rows.append(
+            {
+                "rule": tsv.parent.name,
+                "job": tsv.stem,
+                "seconds": measured["s"],
+                "max_rss_mb": measured["max_rss"],
+                "cpu_seconds": measured["cpu_time"],
+                "started": ended - timedelta(seconds=measured["s"]),
+                "ended": ended,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["rule", "job", "seconds", "max_rss_mb", "cpu_seconds", "started", "ended"]
+    )

@@ -1,0 +1,271 @@
+"""Which differences between targets are real: bootstrap CIs, McNemar tests, ROC/AUC and calibration.
+
+Everything is computed from the predictions.csv files of the evaluate rule, so the statistics never
+need TensorFlow and every number can be recomputed from files a reader has.
+"""
+
+import functools
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import bootstrap
+from sklearn.metrics import roc_auc_score, roc_curve
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from mribench import plots, registry
+
+ALPHA = 0.05
+# Below this many discordant pairs the chi-square approximation is poor: use the exact binomial test.
+EXACT_BELOW = 25
+CALIBRATION_BINS = 10
+
+
+def read_predictions(predictions_csv, classes):
+    """True and predicted class indices and the probability matrix of one target."""
+    table = pd.read_csv(predictions_csv)
+    probabilities = table[[f"p_{name}" for name in classes]].to_numpy()
+    return table, table.true.map(classes.index).to_numpy(), probabilities
+
+
+def bootstrap_ci(y_true, y_pred, statistic, resamples, seed, level=0.95):
+    """Percentile bootstrap CI of statistic(y_true, y_pred, axis), resampling test images with replacement.
+
+    The percentile method, not BCa: BCa is undefined when every resample gives the same value,
+    which happens with a perfect classifier. `statistic` must be vectorised along `axis`.
+    """
+    result = bootstrap(
+        (y_true, y_pred),
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=500,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def accuracy(y_true, y_pred, axis=-1):
+    return np.mean(y_true == y_pred, axis=axis)
+
+
+def macro_f1(y_true, y_pred, n_classes, axis=-1):
+    """sklearn's f1_score(average="macro", labels=all classes, zero_division=0), vectorised along `axis`
+    so that thousands of bootstrap resamples take a second instead of minutes."""
+    scores = []
+    for k in range(n_classes):
+        is_true, is_predicted = y_true == k, y_pred == k
+        true_positives = np.sum(is_true & is_predicted, axis=axis)
+        errors = np.sum(is_true != is_predicted, axis=axis)  # false positives + false negatives
+        denominator = 2 * true_positives + errors
+        scores.append(
+            np.divide(
+                2 * true_positives, denominator, out=np.zeros(np.shape(denominator)), where=denominator > 0
+            )
+        )
+    return np.mean(scores, axis=0)
+
+
+def mcnemar_test(correct_a, correct_b):
+    """McNemar's test on two classifiers' per-image correctness over the same test images."""
+    correct_a, correct_b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    table = [
+        [np.sum(correct_a & correct_b), np.sum(correct_a & ~correct_b)],
+        [np.sum(~correct_a & correct_b), np.sum(~correct_a & ~correct_b)],
+    ]
+    only_a, only_b = int(table[0][1]), int(table[1][0])
+    exact = only_a + only_b < EXACT_BELOW
+    result = mcnemar(table, exact=exact, correction=True)
+    return {
+        "only_a_correct": only_a,
+        "only_b_correct": only_b,
+        "test": "exact binomial" if exact else "chi-square with continuity correction",
+        "statistic": float(result.statistic),
+        "p": float(result.pvalue),
+    }
+
+
+def holm(p_values):
+    """Holm-adjusted p-values (family-wise error rate ALPHA)."""
+    if len(p_values) == 0:
+        return []
+    return multipletests(p_values, alpha=ALPHA, method="holm")[1].tolist()
+
+
+def expected_calibration_error(confidence, correct, bins=CALIBRATION_BINS):
+    """ECE of the top-label confidence over equal-width bins, and the bins of the reliability diagram."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            rows.append(
+                {
+                    "low": edges[b],
+                    "high": edges[b + 1],
+                    "n": int(inside.sum()),
+                    "confidence": float(confidence[inside].mean()),
+                    "accuracy": float(correct[inside].mean()),
+                }
+            )
+    ece = sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows) / len(confidence)
+    return float(ece), rows
+
+
+def roc_per_class(y_true, probabilities, classes):
+    """One-vs-rest ROC curve and AUC of every class (AUC is None when a class is absent from the test set)."""
+    curves = {}
+    for i, name in enumerate(classes):
+        positive = y_true == i
+        if positive.all() or not positive.any():
+            curves[name] = {"auc": None, "fpr": [], "tpr": []}
+            continue
+        fpr, tpr, _ = roc_curve(positive, probabilities[:, i])
+        curves[name] = {
+            "auc": float(roc_auc_score(positive, probabilities[:, i])),
+            "fpr": fpr.tolist(),
+            "tpr": tpr.tolist(),
+        }
+    return curves
+
+
+def target_statistics(predictions_csv, classes, resamples, seed):
+    """Point estimates with bootstrap CIs, AUCs and calibration of one target and seed."""
+    _, y_true, probabilities = read_predictions(predictions_csv, classes)
+    y_pred = probabilities.argmax(axis=1)
+    ece, reliability = expected_calibration_error(probabilities.max(axis=1), y_pred == y_true)
+    roc = roc_per_class(y_true, probabilities, classes)
+    known_aucs = [c["auc"] for c in roc.values() if c["auc"] is not None]
+    class_f1 = functools.partial(macro_f1, n_classes=len(classes))
+    return {
+        "n_images": int(len(y_true)),
+        "accuracy": float(accuracy(y_true, y_pred)),
+        "accuracy_ci": bootstrap_ci(y_true, y_pred, accuracy, resamples, seed),
+        "macro_f1": float(class_f1(y_true, y_pred)),
+        "macro_f1_ci": bootstrap_ci(y_true, y_pred, class_f1, resamples, seed),
+        "macro_auc": float(np.mean(known_aucs)) if known_aucs else None,
+        "ece": ece,
+        "reliability": reliability,
+        "roc": roc,
+    }
+
+
+def pairwise_mcnemar(correct, seeds):
+    """McNemar between every two targets of the same seed, Holm-corrected within each seed.
+
+    `correct` maps (target, seed) to the per-image correctness over the same test images.
+    """
+    rows = []
+    for seed in seeds:
+        targets = sorted(t for t, s in correct if s == seed)
+        tests = []
+        for a, b in itertools.combinations(targets, 2):
+            result = mcnemar_test(correct[a, seed], correct[b, seed])
+            accuracy_a, accuracy_b = np.mean(correct[a, seed]), np.mean(correct[b, seed])
+            tests.append(
+                {"seed": seed, "a": a, "b": b, "difference_points": 100 * (accuracy_a - accuracy_b)} | result
+            )
+        for test, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
+            test["p_holm"] = adjusted
+            test["significant"] = adjusted < ALPHA
+        rows += tests
+    return rows
+
+
+def format_p(p):
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def strategy_sentence(model, fine_tuning_minus_feature_extraction, p_holm):
+    """The plain-language verdict of one strategy comparison."""
+    name = registry.get_base(model).constructor  # the Keras name, e.g. VGG16
+    points = round(fine_tuning_minus_feature_extraction, 1) or 0.0  # never "-0.0 points"
+    if p_holm >= ALPHA:
+        return (
+            f"no significant difference between fine-tuning and feature extraction for {name}: "
+            f"{points:+.1f} points, {format_p(p_holm)}"
+        )
+    winner, loser = (
+        ("fine-tuning", "feature extraction") if points > 0 else ("feature extraction", "fine-tuning")
+    )
+    return f"{winner} beats {loser} for {name}: {abs(points):+.1f} points, {format_p(p_holm)}"
+
+
+def strategy_comparisons(tests):
+    """One sentence per model and seed comparing its two strategies (McNemar, Holm-adjusted p)."""
+    sentences = []
+    for test in tests:
+        model_a, strategy_a = test["a"].split("_", 1)
+        model_b, strategy_b = test["b"].split("_", 1)
+        if model_a != model_b or {strategy_a, strategy_b} != {"feature_extraction", "fine_tuning"}:
+            continue
+        points = test["difference_points"] if strategy_a == "fine_tuning" else -test["difference_points"]
+        sentences.append(
+            {
+                "model": model_a,
+                "seed": test["seed"],
+                "difference_points": points,
+                "p_holm": test["p_holm"],
+                "sentence": strategy_sentence(model_a, points, test["p_holm"]),
+            }
+        )
+    return sentences
+
+
+def write_statistics(runs, classes, resamples, seed, out_dir):
+    """All statistics of the study into out_dir: stats.json, targets.csv, auc.csv, mcnemar.csv and
+    per-target ROC and reliability figures.
+
+    `runs` is a list of (target, seed, predictions_csv).
+    """
+    out_dir = Path(out_dir)
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    targets, correct, test_files = [], {}, None
+    for target, run_seed, predictions_csv in runs:
+        table, y_true, probabilities = read_predictions(predictions_csv, classes)
+        if test_files is None:
+            test_files = table.file.tolist()
+        elif table.file.tolist() != test_files:
+            raise ValueError(f"{predictions_csv} is not on the same test images as the other targets")
+        correct[target, run_seed] = probabilities.argmax(axis=1) == y_true
+        statistics = target_statistics(predictions_csv, classes, resamples, seed)
+        stem = f"{target}_seed{run_seed}"
+        plots.roc_figure(statistics["roc"], out_dir / "figures" / f"{stem}_roc.png")
+        plots.reliability_figure(
+            statistics["reliability"], statistics["ece"], out_dir / "figures" / f"{stem}_calibration.png"
+        )
+        targets.append({"target": target, "seed": run_seed} | statistics)
+
+    tests = pairwise_mcnemar(correct, sorted({s for _, s in correct}))
+    result = {
+        "bootstrap": {"resamples": resamples, "seed": seed, "confidence_level": 0.95, "method": "percentile"},
+        "alpha": ALPHA,
+        "targets": targets,
+        "mcnemar": tests,
+        "strategy_comparisons": strategy_comparisons(tests),
+    }
+    (out_dir / "stats.json").write_text(json.dumps(result, indent=2) + "\n")
+    columns = ["target", "seed", "n_images", "accuracy", "macro_f1", "macro_auc", "ece"]
+    table = pd.DataFrame(targets)
+    for metric in ("accuracy", "macro_f1"):
+        table[f"{metric}_ci_low"], table[f"{metric}_ci_high"] = zip(*table[f"{metric}_ci"], strict=True)
+        columns += [f"{metric}_ci_low", f"{metric}_ci_high"]
+    table[columns].to_csv(out_dir / "targets.csv", index=False, float_format="%.6g")
+    pd.DataFrame(
+        [
+            {"target": t["target"], "seed": t["seed"], "class": name, "auc": curve["auc"]}
+            for t in targets
+            for name, curve in t["roc"].items()
+        ]
+    ).to_csv(out_dir / "auc.csv", index=False, float_format="%.6g")
+    pd.DataFrame(tests, columns=list(tests[0]) if tests else ["seed", "a", "b"]).to_csv(
+        out_dir / "mcnemar.csv", index=False, float_format="%.6g"
+    )
