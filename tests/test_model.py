@@ -80,27 +80,26 @@ def test_weights_from_a_local_file(tmp_path, suffix):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded), keras.ops.convert_to_numpy(saved))
 
 
-def test_imagenet_weights_load_offline_from_the_keras_cache(tmp_path):
-    """With the file Keras would download already under $KERAS_HOME/models, no network is needed."""
+def test_imagenet_weights_come_offline_from_the_keras_cache(tmp_path):
+    """With the file Keras would download already under $KERAS_HOME/models, fetching needs no network."""
     keras_home = tmp_path / "keras"
     (keras_home / "models").mkdir(parents=True)
     script = textwrap.dedent(f"""
         import numpy as np
         from mribench import registry
         from mribench.model import build_model
+        from mribench.weights import fetch_imagenet_weights
 
         source = registry.build_base("mobilenetv2", {SIZE}, None)
-        source.save(r"{keras_home}/models/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5")
-        model = build_model("mobilenetv2", n_classes=4, image_size={SIZE}, weights="imagenet")
+        source.save(r"{keras_home}/models/" + registry.imagenet_weights_file("mobilenetv2", {SIZE}))
+        fetched = fetch_imagenet_weights("mobilenetv2", {SIZE}, r"{tmp_path}/resources/weights.h5")
+        model = build_model("mobilenetv2", n_classes=4, image_size={SIZE}, weights=str(fetched))
         loaded = model.get_layer("base").get_layer("Conv1").get_weights()[0]
         assert np.array_equal(loaded, source.get_layer("Conv1").get_weights()[0])
         print("loaded from cache")
         """)
-    env = os.environ | {
-        "KERAS_HOME": str(keras_home),
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
-    }
+    proxy = "http://127.0.0.1:9"  # nothing listens there: any download attempt fails at once
+    env = os.environ | {"KERAS_HOME": str(keras_home), "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "loaded from cache" in result.stdout

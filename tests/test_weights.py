@@ -60,5 +60,5 @@ def test_training_takes_the_fetched_file_and_nothing_downloads_when_it_is_there(
     )
     target = "results/runs/mobilenetv2_feature_extraction/seed42/train.json"
     result = run_snakemake(tmp_path, "-n", target, configfiles=(TINY, overlay))
-    assert planned_jobs(result) == {"obtain_dataset": 1, "split_dataset": 1, "train": 1}
+    assert planned_jobs(result) == {"obtain_dataset": 1, "audit": 1, "split_dataset": 1, "train": 1}
     assert f"resources/weights/{MOBILENET_224}" in result.stdout.split("rule train:")[1].split("output:")[0]

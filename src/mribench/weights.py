@@ -5,6 +5,7 @@ puts each base's no-top weights file (the very file Keras' application would dow
 resources/weights/; training jobs then pass that file to the application as a path.
 """
 
+import shutil
 from pathlib import Path
 
 from mribench import registry
@@ -22,14 +23,17 @@ def fetch_imagenet_weights(name, image_size, out_path):
     url = registry.imagenet_weights_url(name, image_size)
     md5 = registry.get_base(name).weights_md5
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # A file already in place is checked, not downloaded; otherwise Keras' own cache
+    # ($KERAS_HOME/models) is looked in first, so a file already there needs no internet either.
+    in_place = out_path.is_file()
     try:
-        keras.utils.get_file(
-            out_path.name,
+        fetched = keras.utils.get_file(
+            out_path.name if in_place else registry.imagenet_weights_file(name, image_size),
             url,
             file_hash=md5,
             hash_algorithm="md5",
-            cache_dir=str(out_path.parent.resolve()),
-            cache_subdir="",
+            cache_dir=str(out_path.parent.resolve()) if in_place else None,
+            cache_subdir="" if in_place else "models",
         )
     except Exception as error:
         raise WeightsDownloadError(
@@ -37,5 +41,7 @@ def fetch_imagenet_weights(name, image_size, out_path):
             "This needs internet: on a cluster, run it on the login node "
             f"(snakemake --profile profiles/slurm prepare), or copy the file there by hand as {out_path}."
         ) from error
+    if not in_place:
+        shutil.copyfile(fetched, out_path)
     registry.build_base(name, image_size, str(out_path))
     return out_path
