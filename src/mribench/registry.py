@@ -14,14 +14,15 @@ class Base:
     module: str  # submodule of keras.applications that holds preprocess_input
     constructor: str  # the application's name in keras.applications
     last_conv_layer: str  # the layer Grad-CAM looks at
+    n_layers: int  # len(base.layers) without the top, so the config check needs no TensorFlow
     min_image_size: int = 32
 
 
 BASES = {
-    "vgg16": Base("vgg16", "VGG16", "block5_conv3"),
-    "resnet50v2": Base("resnet_v2", "ResNet50V2", "post_relu"),
-    "mobilenetv2": Base("mobilenet_v2", "MobileNetV2", "out_relu"),
-    "efficientnetb0": Base("efficientnet", "EfficientNetB0", "top_activation"),
+    "vgg16": Base("vgg16", "VGG16", "block5_conv3", 19),
+    "resnet50v2": Base("resnet_v2", "ResNet50V2", "post_relu", 190),
+    "mobilenetv2": Base("mobilenet_v2", "MobileNetV2", "out_relu", 154),
+    "efficientnetb0": Base("efficientnet", "EfficientNetB0", "top_activation", 237),
 }
 
 
@@ -45,10 +46,20 @@ def build_base(name, image_size, weights):
     """The base without its classifier; `weights` is "imagenet", None or a weights file path."""
     import keras
 
-    application = getattr(keras.applications, get_base(name).constructor)
-    return application(
-        include_top=False,
-        weights=weights,
-        input_shape=(image_size, image_size, 3),
-        name="base",
-    )
+    constructor = get_base(name).constructor
+    application = getattr(keras.applications, constructor)
+    try:
+        return application(
+            include_top=False,
+            weights=weights,
+            input_shape=(image_size, image_size, 3),
+            name="base",
+        )
+    except ValueError as error:
+        if weights in (None, "imagenet"):
+            raise
+        raise ValueError(
+            f"weights file {weights} does not fit model {name}: {error}\n"
+            f"Give the weights of keras.applications.{constructor} without its top "
+            f"(include_top=False), or set model_settings.{name}.weights to imagenet or none."
+        ) from None

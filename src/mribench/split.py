@@ -39,8 +39,9 @@ def split_dataset(files, val_fraction, seed):
     too_small = counts[counts * min(val_fraction, 1 - val_fraction) < 1]
     if len(too_small):
         raise DatasetError(
-            f"Training classes {dict(too_small)} have too few images for a stratified split with "
-            f"val_fraction {val_fraction}: each class needs at least one image on both sides"
+            f"Training classes {({label: int(n) for label, n in too_small.items()})} have too few images "
+            f"for a stratified split with val_fraction {val_fraction}: each class needs at least one image "
+            "on both sides; add images or change dataset.val_fraction"
         )
     train, val = train_test_split(
         training, test_size=val_fraction, stratify=training.label, random_state=seed

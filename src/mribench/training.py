@@ -2,7 +2,7 @@
 
 import json
 import platform
-import time
+import shutil
 from pathlib import Path
 
 import keras
@@ -14,6 +14,7 @@ import mribench
 from mribench import images, registry, split
 from mribench.config import weights_argument
 from mribench.model import build_model, check_metadata, save_model, unfreeze_top_layers
+from mribench.resume import ResumableTraining, replay_epochs
 
 
 def train_target(
@@ -67,15 +68,25 @@ def train_target(
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
     )
-    started = time.perf_counter()
-    fit = model.fit(
+    # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
+    backup_dir = Path(out_model).parent / "_resume"
+    fingerprint = {
+        "strategy": strategy,
+        "model": base_name,
+        "seed": seed,
+        "settings": settings,
+        "split": split.sha256(split_csv),
+        "start_model": split.sha256(start["model"]) if start else None,
+    }
+    resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
+    replay_epochs(train_ds, resumable.finished_epochs)
+    model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=stage["epochs"],
-        callbacks=[early_stopping, reduce_lr],
+        callbacks=[early_stopping, reduce_lr, resumable],  # last: it restores the others' state
         verbose=2,
     )
-    seconds = time.perf_counter() - started
     metadata = {
         "mribench_version": mribench.__version__,
         "model": base_name,
@@ -89,14 +100,14 @@ def train_target(
     }
     save_model(model, out_model, metadata)
 
-    history = pd.DataFrame(fit.history).drop(columns=["learning_rate"], errors="ignore")
-    history.insert(0, "epoch", range(1, len(history) + 1))
+    history = pd.DataFrame(resumable.history).drop(columns=["learning_rate"], errors="ignore")
     history.insert(0, "stage", strategy)
     kept = history.loc[history.val_loss.idxmin()]  # the epoch EarlyStopping restored
     this_stage = {
         "stage": strategy,
-        "seconds": round(seconds, 3),
+        "seconds": round(resumable.seconds, 3),
         "epochs_run": len(history),
+        "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
         "learning_rate": stage["learning_rate"],
         "train_accuracy": float(kept.accuracy),
@@ -129,6 +140,7 @@ def train_target(
         "versions": library_versions(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(backup_dir)
 
 
 def configure_tensorflow(seed, deterministic, threads):
