@@ -42,7 +42,10 @@ def test_default_config_is_valid():
         ({"strategies": ["fine_tuning", "linear_probe"]}, ["`strategies.1`", "'linear_probe' is not one of"]),
         ({"models": []}, ["`models`", "should be non-empty"]),
         ({"dataset.val_fraction": 0}, ["`dataset.val_fraction`", "less than or equal to the minimum of 0"]),
-        ({"dataset.val_fraction": 1.5}, ["`dataset.val_fraction`", "greater than or equal to the maximum of 1"]),
+        (
+            {"dataset.val_fraction": 1.5},
+            ["`dataset.val_fraction`", "greater than or equal to the maximum of 1"],
+        ),
         ({"training.batch_size": 0}, ["`training.batch_size`", "less than the minimum of 1"]),
         ({"training.fine_tuning.epochs": 0}, ["`training.fine_tuning.epochs`", "less than the minimum of 1"]),
         ({"image_size": 16}, ["`image_size`", "less than the minimum of 32"]),
@@ -50,7 +53,10 @@ def test_default_config_is_valid():
             {"model_settings.vgg16.weights": "/nowhere/vgg16.weights.h5"},
             ["`model_settings.vgg16.weights`", "/nowhere/vgg16.weights.h5", "give the path"],
         ),
-        ({"training.batchsize": 8}, ["`training`", "'batchsize' was unexpected", "'batchsize' -> 'batch_size'"]),
+        (
+            {"training.batchsize": 8},
+            ["`training`", "'batchsize' was unexpected", "'batchsize' -> 'batch_size'"],
+        ),
         ({"dataset.clases": ["a", "b"]}, ["`dataset`", "'clases' -> 'classes'"]),
         (
             {"model_settings.vgg16.unfreeze_layers": 25},

@@ -132,7 +132,9 @@ def image_folder(root, layout):
 def test_dataset_without_testing_folder_is_refused(tmp_path):
     source = image_folder(tmp_path / "download", {"Training": {"a": 2, "b": 2}})
     dest = tmp_path / "results" / "dataset"
-    with pytest.raises(DatasetError, match="not in the Kaggle layout: expected Training/<class>/ and Testing"):
+    with pytest.raises(
+        DatasetError, match="not in the Kaggle layout: expected Training/<class>/ and Testing"
+    ):
         obtain_dataset(dest, {"source": "path", "path": str(source)})
     assert list(dest.parent.iterdir()) == []
 
@@ -183,6 +185,7 @@ def small_model():
     return build_model("mobilenetv2", n_classes=2, image_size=32, weights=None, dense_units=8)
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")
 def test_weights_file_of_another_architecture_is_refused(tmp_path, small_model):
     weights = tmp_path / "mobilenetv2_notop.weights.h5"
     small_model.get_layer("base").save_weights(weights)
@@ -197,8 +200,13 @@ def test_evaluation_refuses_a_model_from_another_run(tmp_path, small_model):
     save_model(small_model, run / "model.keras", metadata)
     with zipfile.ZipFile(run / "model.keras") as archive:
         assert "Lambda" not in archive.read("config.json").decode()
-    outputs = {f"out_{name}": run / f"{name}.out" for name in ("metrics", "predictions", "confusion", "curves")}
-    with pytest.raises(ModelMetadataError, match=r"model.keras does not belong here: model is 'mobilenetv2', expected 'vgg16'"):
+    outputs = {
+        f"out_{name}": run / f"{name}.out" for name in ("metrics", "predictions", "confusion", "curves")
+    }
+    with pytest.raises(
+        ModelMetadataError,
+        match=r"model.keras does not belong here: model is 'mobilenetv2', expected 'vgg16'",
+    ):
         evaluate_target(
             run / "model.keras",
             {"model": "vgg16", "strategy": "feature_extraction", "seed": 42},

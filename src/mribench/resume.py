@@ -6,7 +6,7 @@ the epoch number. It does not keep what else decides the rest of the run: the st
 and ReduceLROnPlateau, the model's random-number state (Dropout), the history of the epochs already
 run and the time they took. `ResumableTraining` keeps those too, so that a resumed run ends exactly
 where an uninterrupted one would. The random state of the input pipeline (shuffle order,
-augmentation) lives in tf.data; `replay_epochs` advances it by iterating the finished epochs again.
+augmentation) lives in tf.data; `replay_epochs` advances it by drawing the finished epochs again.
 """
 
 import json
@@ -54,7 +54,9 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         self._started = time.perf_counter()
         if not self.state:
             return
-        print(f"Resuming from the backup in {self.backup_dir}: {self.finished_epochs} epoch(s) done", flush=True)
+        print(
+            f"Resuming from the backup in {self.backup_dir}: {self.finished_epochs} epoch(s) done", flush=True
+        )
         for callback, saved in ((self.early_stopping, "early_stopping"), (self.reduce_lr, "reduce_lr")):
             for name, value in self.state[saved].items():
                 setattr(callback, name, value)
@@ -124,11 +126,21 @@ def random_state(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-def replay_epochs(dataset, epochs):
-    """Iterate `dataset` as many times as the finished epochs, advancing its random state with them."""
+def replay_epochs(model, dataset, epochs):
+    """Draw the finished epochs' batches from `dataset` the way `model.fit` does, without training,
+    so that its shuffle order and augmentation continue where the killed job left them.
+
+    It must be fit's own epoch iterator: iterating the dataset in a plain loop advances the random
+    state of Keras' augmentation layers differently. The kill-and-resume test checks the result.
+    """
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+    iterator = TFEpochIterator(x=dataset, distribute_strategy=model.distribute_strategy)
+    iterator.reset()
     for _ in range(epochs):
-        for _ in dataset:
-            pass
+        with iterator.catch_stop_iteration():
+            for _, _, batches in iterator:
+                next(batches)
 
 
 def _plain(value):

@@ -128,7 +128,9 @@ def count_files(folder):
 def _check_complete(copy, expected, origin):
     """A copy with fewer files than its origin is never renamed into place as the dataset."""
     if (found := count_files(copy)) != expected:
-        raise DatasetError(f"copying {origin} gave {found} files instead of {expected}; run the workflow again")
+        raise DatasetError(
+            f"copying {origin} gave {found} files instead of {expected}; run the workflow again"
+        )
 
 
 def kaggle_root(folder, origin):

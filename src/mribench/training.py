@@ -79,7 +79,7 @@ def train_target(
         "start_model": split.sha256(start["model"]) if start else None,
     }
     resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
-    replay_epochs(train_ds, resumable.finished_epochs)
+    replay_epochs(model, train_ds, resumable.finished_epochs)
     model.fit(
         train_ds,
         validation_data=val_ds,
