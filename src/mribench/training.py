@@ -87,6 +87,7 @@ def train_target(
         callbacks=[early_stopping, reduce_lr, resumable],  # last: it restores the others' state
         verbose=2,
     )
+    seconds = resumable.seconds
     metadata = {
         "mribench_version": mribench.__version__,
         "model": base_name,
@@ -105,7 +106,7 @@ def train_target(
     kept = history.loc[history.val_loss.idxmin()]  # the epoch EarlyStopping restored
     this_stage = {
         "stage": strategy,
-        "seconds": round(resumable.seconds, 3),
+        "seconds": round(seconds, 3),
         "epochs_run": len(history),
         "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
