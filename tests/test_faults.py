@@ -56,11 +56,7 @@ def interrupt_after_first_epoch(workdir, configfiles, strategy, how):
     a time limit ("time_limit")."""
     backup_dir = workdir / RUNS.format("mobilenetv2", strategy) / "_resume"
     with start_snakemake(workdir, configfiles) as workflow:
-        deadline = time.monotonic() + 600
-        while finished_epochs(backup_dir) < 1:
-            assert workflow.poll() is None, f"the workflow ended before {strategy} backed up an epoch"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: finished_epochs(backup_dir) >= 1, workflow, f"a backed-up epoch of {strategy}")
         if how == "kill":
             trainers = [
                 p
@@ -73,6 +69,14 @@ def interrupt_after_first_epoch(workdir, configfiles, strategy, how):
             os.killpg(workflow.pid, signal.SIGTERM)
         assert workflow.wait(timeout=120) != 0
     assert finished_epochs(backup_dir) >= 1, "the backup did not survive the failed job"
+
+
+def wait_for(condition, workflow, what):
+    deadline = time.monotonic() + 600
+    while not condition():
+        assert workflow.poll() is None, f"the workflow ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after 10 minutes"
+        time.sleep(0.05)
 
 
 def start_snakemake(workdir, configfiles):
@@ -94,6 +98,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     interrupted.mkdir()
 
     with start_snakemake(uninterrupted, configfiles) as workflow:
+        wait_for(lambda: any((uninterrupted / ".snakemake" / "locks").glob("*")), workflow, "its lock")
         second = run_snakemake(uninterrupted, configfiles=configfiles, check=False)
         assert workflow.poll() is None, "the first workflow must still hold the lock"
         assert workflow.wait() == 0
