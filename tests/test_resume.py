@@ -48,3 +48,11 @@ def test_backup_interrupted_while_being_written_is_discarded(two_epoch_backup):
     fresh = fit_with_backup(two_epoch_backup, {"settings": 1}, epochs=1)
     assert fresh.finished_epochs == 0
     assert [row["epoch"] for row in fresh.history] == [1]
+
+
+def test_backup_of_a_run_early_stopping_had_ended_trains_no_further(two_epoch_backup):
+    state = json.loads((two_epoch_backup / "state.json").read_text())
+    (two_epoch_backup / "state.json").write_text(json.dumps(state | {"stopped": True}))
+    resumed = fit_with_backup(two_epoch_backup, {"settings": 1}, epochs=5)
+    assert resumed.finished_epochs == 2
+    assert [row["epoch"] for row in resumed.history] == [1, 2]

@@ -67,6 +67,8 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
                 self.early_stopping.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         for variable, value in zip(random_state(self.model), self.state["random_state"], strict=True):
             variable.assign(np.array(value, dtype=variable.dtype))
+        if self.state.get("stopped"):  # EarlyStopping had ended the run when the job was killed
+            self.model._initial_epoch = self.params["epochs"]
 
     def on_epoch_end(self, epoch, logs=None):
         self.history.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
@@ -85,6 +87,7 @@ class ResumableTraining(keras.callbacks.BackupAndRestore):
         state = {
             "fingerprint": self.fingerprint,
             "epoch": self._current_epoch,
+            "stopped": bool(self.model.stop_training),
             "seconds": self.seconds,
             "history": self.history,
             "early_stopping": {
