@@ -63,7 +63,7 @@ def main():
     keras.utils.set_random_seed(0)
     model = build_model("vgg16", len(classes), args.size, None)
     model.compile(**compile_settings())
-    train, val, steps = image_datasets(data, len(classes), args.batch, 0, settings)
+    train, val, steps = image_datasets(data, len(classes), args.batch, 0, settings, first_epoch=0)
     with Stopwatch() as watch:
         fit = model.fit(train, validation_data=val, steps_per_epoch=steps, shuffle=False, **fit_settings)
     results.append(

@@ -14,9 +14,9 @@ SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
 TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
 
 
-def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
-    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`."""
-    command = [
+def snakemake_command(workdir, *args, configfiles=(TINY,)):
+    """The command line that runs the real workflow of this repository in `workdir`."""
+    return [
         str(SNAKEMAKE),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
@@ -24,9 +24,15 @@ def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
         *args,  # before --configfile, which would take a target for one more config file
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
     ]  # fmt: skip
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"}
-    )
+
+
+SNAKEMAKE_ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
+
+
+def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
+    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`."""
+    command = snakemake_command(workdir, *args, configfiles=configfiles)
+    result = subprocess.run(command, capture_output=True, text=True, env=SNAKEMAKE_ENV)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"

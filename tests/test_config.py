@@ -1,18 +1,105 @@
+"""Every config mistake is refused at parse time, before any job, by a message naming its key."""
+
+import copy
+
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, run_snakemake, write_yaml
 
+from mribench import registry
 from mribench.config import ConfigError, validate_config
 
-SCHEMA = REPO / "schemas/config.schema.yaml"
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
-def default_config():
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+def config_with(**changes):
+    """config.yaml with `changes`, given as dotted key -> value (value DELETE removes the key)."""
+    config = copy.deepcopy(DEFAULT)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        section = config
+        for part in parents:
+            section = section[part]
+        section[last] = value
+    return config
+
+
+def refusal(config):
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    return str(error.value)
 
 
 def test_default_config_is_valid():
-    validate_config(default_config(), SCHEMA)
+    validate_config(DEFAULT, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"models": ["vgg16", "alexnet"]}, ["`models`", "unknown model 'alexnet'", "registry.py"]),
+        ({"strategies": ["fine_tuning", "linear_probe"]}, ["`strategies.1`", "'linear_probe' is not one of"]),
+        ({"models": []}, ["`models`", "should be non-empty"]),
+        ({"dataset.val_fraction": 0}, ["`dataset.val_fraction`", "less than or equal to the minimum of 0"]),
+        (
+            {"dataset.val_fraction": 1.5},
+            ["`dataset.val_fraction`", "greater than or equal to the maximum of 1"],
+        ),
+        ({"training.batch_size": 0}, ["`training.batch_size`", "less than the minimum of 1"]),
+        ({"training.fine_tuning.epochs": 0}, ["`training.fine_tuning.epochs`", "less than the minimum of 1"]),
+        ({"image_size": 16}, ["`image_size`", "less than the minimum of 32"]),
+        (
+            {"model_settings.vgg16.weights": "/nowhere/vgg16.weights.h5"},
+            ["`model_settings.vgg16.weights`", "/nowhere/vgg16.weights.h5", "give the path"],
+        ),
+        (
+            {"training.batchsize": 8},
+            ["`training`", "'batchsize' was unexpected", "'batchsize' -> 'batch_size'"],
+        ),
+        ({"dataset.clases": ["a", "b"]}, ["`dataset`", "'clases' -> 'classes'"]),
+        (
+            {"model_settings.vgg16.unfreeze_layers": 25},
+            ["`model_settings.vgg16.unfreeze_layers`", "exceeds the 19 layers", "at most 19"],
+        ),
+        ({"models": ["vgg16", "densenet121"]}, ["unknown model 'densenet121'"]),
+        (
+            {"dataset.source": "path", "dataset.path": "/nowhere/brain.zip"},
+            ["`dataset.path`", "does not exist"],
+        ),
+    ],
+)
+def test_bad_config_names_its_key(changes, expected):
+    message = refusal(config_with(**changes))
+    for text in expected:
+        assert text in message
+
+
+def test_every_problem_is_reported_at_once():
+    message = refusal(config_with(**{"training.batch_size": -1, "image_size": 8}))
+    assert "`training.batch_size`" in message and "`image_size`" in message
+
+
+def test_unfreeze_layers_is_not_checked_without_fine_tuning():
+    validate_config(
+        config_with(**{"strategies": ["feature_extraction"], "model_settings.vgg16.unfreeze_layers": 25}),
+        SCHEMA,
+    )
+
+
+def test_registry_layer_counts_match_keras():
+    """BASES stores each base's layer count for the parse-time check; it must be Keras' count."""
+    for name, base in registry.BASES.items():
+        assert len(registry.build_base(name, 32, None).layers) == base.n_layers, name
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    bad = write_yaml(tmp_path / "bad.yaml", {"models": ["vgg16", "alexnet"], "training": {"batch_size": 0}})
+    result = run_snakemake(tmp_path, "-n", configfiles=(bad,), check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "invalid configuration" in output and "`training.batch_size`" in output
+    assert "Job stats" not in output and not (tmp_path / "results").exists()
 
 
 @pytest.mark.parametrize(
@@ -33,8 +120,4 @@ def test_default_config_is_valid():
     ],
 )
 def test_bad_report_settings_are_named(key, value, message):
-    config = default_config()
-    config["report"][key] = value
-    with pytest.raises(ConfigError) as error:
-        validate_config(config, SCHEMA)
-    assert message in str(error.value)
+    assert message in refusal(config_with(**{f"report.{key}": value}))

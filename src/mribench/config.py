@@ -4,6 +4,7 @@ The JSON schema catches wrong types, ranges and mistyped keys; the checks below 
 schema cannot know: which models the registry has and which files exist.
 """
 
+import difflib
 from pathlib import Path
 
 import jsonschema
@@ -21,7 +22,7 @@ def validate_config(config, schema_path):
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     problems = [
-        f"config key `{_key(error.absolute_path)}`: {error.message}"
+        f"config key `{_key(error.absolute_path)}`: {error.message}{_did_you_mean(error)}"
         for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if not problems:
@@ -32,6 +33,19 @@ def validate_config(config, schema_path):
 
 def _key(path):
     return ".".join(str(part) for part in path) or "(top level)"
+
+
+def _did_you_mean(error):
+    """For a mistyped key, the allowed keys it resembles."""
+    if error.validator != "additionalProperties" or "properties" not in error.schema:
+        return ""
+    allowed = list(error.schema["properties"])
+    hints = [
+        f"{key!r} -> {matches[0]!r}"
+        for key in error.instance
+        if key not in allowed and (matches := difflib.get_close_matches(key, allowed, n=1))
+    ]
+    return f" (did you mean {', '.join(hints)}?)" if hints else f"; allowed keys: {', '.join(allowed)}"
 
 
 def _semantic_problems(config):
@@ -56,7 +70,13 @@ def _semantic_problems(config):
         if weights not in ("imagenet", "none") and not Path(weights).is_file():
             problems.append(
                 f"config key `model_settings.{name}.weights`: {weights!r} is neither imagenet, none, "
-                "nor an existing weights file"
+                "nor an existing weights file; give the path of a .weights.h5 or .h5 file"
+            )
+        n_layers = registry.BASES[name].n_layers
+        if "fine_tuning" in config["strategies"] and settings["unfreeze_layers"] > n_layers:
+            problems.append(
+                f"config key `model_settings.{name}.unfreeze_layers`: {settings['unfreeze_layers']} "
+                f"exceeds the {n_layers} layers of {name}'s base; give at most {n_layers}"
             )
     dataset = config["dataset"]
     if dataset["source"] == "path":

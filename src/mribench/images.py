@@ -126,11 +126,12 @@ def augment(images, settings, seed):
     return tf.clip_by_value(moved + brightness[:, None, None, None], 0.0, 255.0)
 
 
-def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=None):
+def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=None, first_epoch=0):
     """An endless stream of shuffled (and augmented) batches; fit it with steps_per_epoch.
 
     Epoch e is a stateless shuffle keyed by (seed, e) and batch b of the stream is augmented with
-    the seed (seed, b), so two runs with the same seed see the same batches.
+    the seed (seed, b), so two runs with the same seed see the same batches, and a resumed run
+    that starts at `first_epoch` sees the batches an uninterrupted run would.
     """
     import tensorflow as tf
 
@@ -146,7 +147,9 @@ def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=N
             x = augment(x, augmentation, tf.stack([tf.cast(seed, tf.int64), step]))
         return x, y
 
-    batches = tf.data.Dataset.counter().flat_map(epoch_batches).enumerate()
+    steps_per_epoch = math.ceil(n / batch_size)
+    epochs = tf.data.Dataset.counter(start=first_epoch)
+    batches = epochs.flat_map(epoch_batches).enumerate(start=first_epoch * steps_per_epoch)
     return batches.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

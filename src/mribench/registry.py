@@ -16,6 +16,7 @@ class Base:
     module: str  # submodule of keras.applications that holds preprocess_input
     constructor: str  # the application's name in keras.applications
     last_conv_layer: str  # the layer Grad-CAM looks at
+    n_layers: int  # len(base.layers) without the top, so the config check needs no TensorFlow
     # The ImageNet no-top weights file the Keras application itself downloads (same URL and md5;
     # Keras checks no hash for MobileNetV2), fetched once on a machine with internet.
     weights_url: str
@@ -28,6 +29,7 @@ BASES = {
         "vgg16",
         "VGG16",
         "block5_conv3",
+        19,
         f"{KERAS_WEIGHTS}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         "6d6bbae143d832006294945121d1f1fc",
     ),
@@ -35,6 +37,7 @@ BASES = {
         "resnet_v2",
         "ResNet50V2",
         "post_relu",
+        190,
         f"{KERAS_WEIGHTS}/resnet/resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
         "fac2f116257151a9d068a22e544a4917",
     ),
@@ -43,6 +46,7 @@ BASES = {
         "mobilenet_v2",
         "MobileNetV2",
         "out_relu",
+        154,
         f"{KERAS_WEIGHTS}/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{{rows}}_no_top.h5",
         None,
     ),
@@ -50,6 +54,7 @@ BASES = {
         "efficientnet",
         "EfficientNetB0",
         "top_activation",
+        237,
         "https://storage.googleapis.com/keras-applications/efficientnetb0_notop.h5",
         "50bc09e76180e00e4465e1a485ddc09d",
     ),
@@ -97,10 +102,20 @@ def build_base(name, image_size, weights):
         )
     import keras
 
-    application = getattr(keras.applications, get_base(name).constructor)
-    return application(
-        include_top=False,
-        weights=weights,
-        input_shape=(image_size, image_size, 3),
-        name="base",
-    )
+    constructor = get_base(name).constructor
+    application = getattr(keras.applications, constructor)
+    try:
+        return application(
+            include_top=False,
+            weights=weights,
+            input_shape=(image_size, image_size, 3),
+            name="base",
+        )
+    except ValueError as error:
+        if weights in (None, "imagenet"):
+            raise
+        raise ValueError(
+            f"weights file {weights} does not fit model {name}: {error}\n"
+            f"Give the weights of keras.applications.{constructor} without its top "
+            f"(include_top=False), or set model_settings.{name}.weights to imagenet or none."
+        ) from None

@@ -12,12 +12,15 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import requests
+
 from mribench import phantoms
 
 SPLITS = ("Training", "Testing")
 
 KAGGLE_CREDENTIALS_HELP = """\
-Kaggle credentials were not found, so the dataset {slug} cannot be downloaded.
+Kaggle credentials were not found or not accepted (or Kaggle could not be reached to check
+them), so the dataset {slug} cannot be downloaded.
 The kaggle client looks for them, in this order:
   - the environment variable KAGGLE_API_TOKEN (a token from https://www.kaggle.com/settings/api),
   - the file ~/.kaggle/access_token (or $KAGGLE_CONFIG_DIR/access_token),
@@ -26,6 +29,11 @@ The kaggle client looks for them, in this order:
   - a login cached by `kaggle auth login`.
 To work offline instead, download the dataset once and set in config.yaml
   dataset: {{source: path, path: <folder or .zip in the Kaggle layout>}}"""
+
+KAGGLE_OFFLINE_HELP = """\
+Kaggle cannot be reached to download {slug} ({error}).
+On a cluster whose compute nodes have no internet, run `snakemake --until obtain_dataset` on the
+login node first, or download the dataset elsewhere and set dataset: {{source: path, path: ...}}."""
 
 
 class DatasetError(RuntimeError):
@@ -36,6 +44,8 @@ def obtain_dataset(dest, dataset):
     """Fill `dest` with Training/<class>/ and Testing/<class>/ from the configured source."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for killed_attempt in dest.parent.glob(f".{dest.name}.partial-*"):
+        shutil.rmtree(killed_attempt)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
         staging = Path(tmp) / "dataset"
         if dataset["source"] == "kaggle":
@@ -69,7 +79,10 @@ def download_from_kaggle(slug, dest):
         raise DatasetError(KAGGLE_CREDENTIALS_HELP.format(slug=slug)) from None
     download_dir = dest.parent / "download"
     download_dir.mkdir()
-    api.dataset_download_files(slug, path=str(download_dir), unzip=False, quiet=False)
+    try:
+        api.dataset_download_files(slug, path=str(download_dir), unzip=False, quiet=False)
+    except requests.exceptions.ConnectionError as error:
+        raise DatasetError(KAGGLE_OFFLINE_HELP.format(slug=slug, error=error)) from None
     archives = list(download_dir.glob("*.zip"))
     if len(archives) != 1:
         raise DatasetError(f"expected one zip from Kaggle in {download_dir}, found {len(archives)}")
@@ -81,7 +94,9 @@ def copy_local_dataset(source, dest):
     if not source.exists():
         raise DatasetError(f"dataset path {source} does not exist; set dataset.path in config.yaml")
     if source.is_dir():
-        shutil.copytree(kaggle_root(source, source), dest)
+        root = kaggle_root(source, source)
+        shutil.copytree(root, dest)
+        _check_complete(dest, count_files(root), source)
         return
     if not zipfile.is_zipfile(source):
         raise DatasetError(f"dataset path {source} is neither a folder nor a .zip file")
@@ -103,6 +118,19 @@ def safe_extract(archive, dest):
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise DatasetError(f"{archive}: refusing symbolic link entry {info.filename!r}")
         zf.extractall(dest)
+        _check_complete(dest, sum(not info.is_dir() for info in zf.infolist()), archive)
+
+
+def count_files(folder):
+    return sum(path.is_file() for path in Path(folder).rglob("*"))
+
+
+def _check_complete(copy, expected, origin):
+    """A copy with fewer files than its origin is never renamed into place as the dataset."""
+    if (found := count_files(copy)) != expected:
+        raise DatasetError(
+            f"copying {origin} gave {found} files instead of {expected}; run the workflow again"
+        )
 
 
 def kaggle_root(folder, origin):

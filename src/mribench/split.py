@@ -31,9 +31,9 @@ def split_dataset(images, val_fraction, seed, test_overlap="keep"):
     too_small = counts[counts * min(val_fraction, 1 - val_fraction) < 1]
     if len(too_small):
         raise DatasetError(
-            f"Training classes {too_small.astype(int).to_dict()} have too few distinct images for a "
-            f"stratified split with val_fraction {val_fraction}: each class needs at least one image "
-            "on both sides"
+            f"Training classes {({label: int(n) for label, n in too_small.items()})} have too few distinct "
+            f"images for a stratified split with val_fraction {val_fraction}: each class needs at least one "
+            "image on both sides; add images or change dataset.val_fraction"
         )
     _, val_groups = train_test_split(
         group_labels.index, test_size=val_fraction, stratify=group_labels, random_state=seed

@@ -4,7 +4,7 @@ import json
 import math
 import os
 import platform
-import time
+import shutil
 from pathlib import Path
 
 import keras
@@ -15,6 +15,7 @@ import tensorflow as tf
 import mribench
 from mribench import images, provenance, registry, split
 from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
+from mribench.resume import ResumableTraining
 
 
 def train_target(
@@ -84,10 +85,24 @@ def train_target(
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
     )
-    fit_settings = {"epochs": stage["epochs"], "callbacks": [early_stopping, reduce_lr], "verbose": 2}
-    started = time.perf_counter()
+    # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
+    backup_dir = Path(out_model).parent / "_resume"
+    fingerprint = {
+        "strategy": strategy,
+        "model": base_name,
+        "seed": seed,
+        "settings": settings,
+        "split": split.sha256(split_csv),
+        "start_model": split.sha256(start["model"]) if start else None,
+    }
+    resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
+    fit_settings = {
+        "epochs": stage["epochs"],
+        "callbacks": [early_stopping, reduce_lr, resumable],  # last: it restores the others' state
+        "verbose": 2,
+    }
     if workflow == "cached_features":
-        fit = fit_on_cached_features(
+        fit_on_cached_features(
             model, data, len(classes), training["batch_size"], compile_settings, fit_settings
         )
     else:
@@ -98,12 +113,11 @@ def train_target(
             training["batch_size"],
             seed,
             settings["augmentation"] if workflow == "pipeline" else None,
+            first_epoch=resumable.finished_epochs,
         )
         # the stream shuffles itself, per epoch and seed
-        fit = model.fit(
-            train_ds, validation_data=val_ds, steps_per_epoch=steps, shuffle=False, **fit_settings
-        )
-    seconds = time.perf_counter() - started
+        model.fit(train_ds, validation_data=val_ds, steps_per_epoch=steps, shuffle=False, **fit_settings)
+    seconds = resumable.seconds
     metadata = {
         "mribench_version": mribench.__version__,
         "model": base_name,
@@ -117,14 +131,14 @@ def train_target(
     }
     save_model(model, out_model, metadata)
 
-    history = pd.DataFrame(fit.history).drop(columns=["learning_rate"], errors="ignore")
-    history.insert(0, "epoch", range(1, len(history) + 1))
+    history = pd.DataFrame(resumable.history).drop(columns=["learning_rate"], errors="ignore")
     history.insert(0, "stage", strategy)
     kept = history.loc[history.val_loss.idxmin()]  # the epoch EarlyStopping restored
     this_stage = {
         "stage": strategy,
         "seconds": round(seconds, 3),
         "epochs_run": len(history),
+        "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
         "learning_rate": stage["learning_rate"],
         "train_accuracy": float(kept.accuracy),
@@ -162,6 +176,7 @@ def train_target(
         "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(backup_dir)
 
 
 WORKFLOWS = {
@@ -213,10 +228,13 @@ def load_split(split_csv, dataset_dir, classes, image_size, threads, cache_dir):
     return data
 
 
-def image_datasets(data, n_classes, batch_size, seed, augmentation):
-    """The endless training stream, the validation pipeline, and the steps of one epoch."""
+def image_datasets(data, n_classes, batch_size, seed, augmentation, first_epoch):
+    """The endless training stream from `first_epoch` on, the validation pipeline, and the steps of
+    one epoch."""
     train_images, train_labels = data["train"]
-    train = images.training_dataset(train_images, train_labels, n_classes, batch_size, seed, augmentation)
+    train = images.training_dataset(
+        train_images, train_labels, n_classes, batch_size, seed, augmentation, first_epoch
+    )
     val = images.evaluation_dataset(*data["val"], n_classes, batch_size)
     return train, val, math.ceil(len(train_labels) / batch_size)
 

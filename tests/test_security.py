@@ -1,0 +1,137 @@
+"""Nothing leaks or runs that should not: Kaggle credentials, zip-slip archives, code in saved models,
+markup in data-derived text."""
+
+import json
+import re
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, run_snakemake
+
+from mribench import evaluation, plots, report
+from mribench.sources import DatasetError, obtain_dataset, safe_extract
+
+FAKE_TOKEN = "KGAT_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+FAKE_KEY = "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f"
+
+
+def test_kaggle_credentials_appear_in_no_file(tmp_path, monkeypatch):
+    """The real download rule, with fake credentials, fails at the network boundary (no internet
+    here) after Snakemake's retries; no file it leaves behind contains a credential."""
+    monkeypatch.setenv("KAGGLE_API_TOKEN", FAKE_TOKEN)
+    monkeypatch.setenv("KAGGLE_USERNAME", "mribench-test-user")
+    monkeypatch.setenv("KAGGLE_KEY", FAKE_KEY)
+    result = run_snakemake(tmp_path, "--until", "obtain_dataset", configfiles=(), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert output.count("Error in rule obtain_dataset") == 3  # the first attempt and two retries
+    log = (tmp_path / "logs/obtain_dataset/obtain_dataset.log").read_text()
+    assert "cannot be downloaded" in log or "cannot be reached" in log
+    assert "dataset: {source: path" in log
+    assert not (tmp_path / "results/data/dataset").exists()
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(".snakemake/log" in p.as_posix() for p in files)
+    for text, where in [(output, "snakemake's output")] + [(p.read_bytes(), p) for p in files]:
+        for secret in (FAKE_TOKEN, FAKE_KEY):
+            assert (secret not in text) if isinstance(text, str) else (secret.encode() not in text), where
+
+
+def zip_with(path, name, data=b"x", symlink=False):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("Training/glioma/ok.jpg", b"fine")
+        info = zipfile.ZipInfo(name)
+        if symlink:
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(info, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name, symlink",
+    [
+        ("/tmp/mribench-zip-slip.txt", False),
+        ("../mribench-zip-slip.txt", False),
+        ("Training/../../mribench-zip-slip.txt", False),
+        ("C:/mribench-zip-slip.txt", False),
+        ("Training/glioma/link.jpg", True),
+    ],
+)
+def test_zip_slip_is_refused(tmp_path, name, symlink):
+    archive = zip_with(tmp_path / "evil.zip", name, b"/etc/passwd" if symlink else b"x", symlink)
+    dest = tmp_path / "out" / "dataset"
+    with pytest.raises(DatasetError, match=re.escape(repr(name))) as error:
+        safe_extract(archive, dest)
+    assert str(archive) in str(error.value)
+    assert not dest.exists() and not Path("/tmp/mribench-zip-slip.txt").exists()
+    assert not (tmp_path / "mribench-zip-slip.txt").exists()
+
+    with pytest.raises(DatasetError, match="refusing"):
+        obtain_dataset(tmp_path / "results" / "dataset", {"source": "path", "path": str(archive)})
+    assert list((tmp_path / "results").iterdir()) == []  # no dataset, no staging folder
+
+
+def test_models_are_loaded_in_safe_mode_only():
+    """Every load_model call in the package refuses Python code (Lambda layers) in a model file."""
+    calls = [
+        (path.name, line)
+        for path in (REPO / "src" / "mribench").rglob("*.py")
+        for line in path.read_text().splitlines()
+        if "load_model(" in line
+    ]
+    assert calls
+    for name, line in calls:
+        assert "safe_mode=True" in line, f"{name}: {line.strip()}"
+
+
+def test_report_escapes_data_derived_text(tmp_path):
+    classes = ["<script>alert('class')</script>", "notumor&<b>"]
+    run_dir = tmp_path / "runs" / "mobilenetv2_feature_extraction" / "seed42"
+    run_dir.mkdir(parents=True)
+    y_true = np.array([0, 1, 0, 1])
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
+    metrics = evaluation.test_metrics(y_true, probabilities, classes)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    stage = {
+        "stage": "feature_extraction",
+        "seconds": 1.0,
+        "epochs_run": 1,
+        "train_accuracy": 0.5,
+        "val_accuracy": 0.5,
+    }
+    train = {
+        "model": "mobilenetv2",
+        "strategy": "feature_extraction",
+        "seed": 42,
+        "stages": [stage],
+        "seconds": 1.0,
+        "model_bytes": 1000,
+        "total_params": 10,
+        "trainable_params": 5,
+    }
+    (run_dir / "train.json").write_text(json.dumps(train))
+    plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, run_dir / "confusion.png")
+    history = pd.DataFrame(
+        {"stage": ["feature_extraction"], "epoch": [1], "accuracy": [0.5], "loss": [1.0]}
+        | {"val_accuracy": [0.5], "val_loss": [1.0]}
+    )
+    plots.curves_figure(history, run_dir / "curves.png")
+    split = tmp_path / "split.csv"
+    pd.DataFrame(
+        {
+            "path": ["Training/<script>x</script>.jpg", "Testing/b.jpg"],
+            "label": classes,
+            "split": ["train", "test"],
+            "sha256": ["0" * 64, "1" * 64],
+        }
+    ).to_csv(split, index=False)
+    config = {"dataset": {"source": "demo", "classes": classes}}
+    html_path = tmp_path / "report.html"
+    report.write_report([run_dir], split, config, tmp_path / "summary.csv", html_path)
+
+    html = html_path.read_text()
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;alert(" in html
