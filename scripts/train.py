@@ -21,6 +21,7 @@ train_target(
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
     out_train=snakemake.output.train,
+    out_tensorboard=snakemake.output.tensorboard,
     threads=snakemake.threads,
     start=start,
 )

@@ -26,10 +26,11 @@ def train_target(
     out_model,
     out_history,
     out_train,
+    out_tensorboard,
     threads,
     start=None,
 ):
-    """Train and save model.keras, history.csv and train.json.
+    """Train and save model.keras, history.csv and train.json; TensorBoard logs go to `out_tensorboard`.
 
     `settings` holds the config sections the job depends on (image_size, augmentation, training,
     model, classes); `start` holds the feature-extraction run's files when fine-tuning.
@@ -67,12 +68,13 @@ def train_target(
     reduce_lr = keras.callbacks.ReduceLROnPlateau(
         monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
     )
+    tensorboard = keras.callbacks.TensorBoard(out_tensorboard)
     started = time.perf_counter()
     fit = model.fit(
         train_ds,
         validation_data=val_ds,
         epochs=stage["epochs"],
-        callbacks=[early_stopping, reduce_lr],
+        callbacks=[early_stopping, reduce_lr, tensorboard],
         verbose=2,
     )
     seconds = time.perf_counter() - started
