@@ -14,14 +14,19 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
+include: "rules/model_card.smk"
 
 
 localrules:
     all,
     obtain_dataset,
     report,
+    model_card,
 
 
 rule all:
     input:
         "results/report.html",
+        expand("{run}/MODEL_CARD.md", run=run_dirs()),
+        export_files(),

@@ -6,6 +6,7 @@ rule report:
             file=["train.json", "metrics.json", "confusion.png", "curves.png"],
         ),
         split="results/data/split.csv",
+        exports=export_files(),
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),

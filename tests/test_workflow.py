@@ -18,6 +18,8 @@ RUN_FILES = [
     "predictions.csv",
     "confusion.png",
     "curves.png",
+    "MODEL_CARD.md",
+    "tensorboard",
 ]
 
 
@@ -29,6 +31,7 @@ def test_default_config_plans_the_study(tmp_path):
         "train": 6,
         "evaluate": 6,
         "report": 1,
+        "model_card": 6,
         "all": 1,
     }
 
@@ -103,7 +106,7 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
         tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
     )
     result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
+    assert planned_jobs(result) == {"train": 2, "evaluate": 2, "report": 1, "model_card": 2, "all": 1}
     outputs = [
         line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
     ]
@@ -114,7 +117,7 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
 def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
     changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
     result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {"train": 6, "evaluate": 6, "report": 1, "all": 1}
+    assert planned_jobs(result) == {"train": 6, "evaluate": 6, "report": 1, "model_card": 6, "all": 1}
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")

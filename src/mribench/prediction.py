@@ -87,6 +87,7 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
     classes, size = metadata["classes"], metadata["image_size"]
     results = Results(classes=list(classes))
     overlay_names = OverlayNames(gradcam_dir) if gradcam_dir else None
+    heatmap = gradcam(model, metadata["model"]) if gradcam_dir else None
     for start in range(0, len(files), batch_size):
         batch, pixels = [], []
         for path, argument in files[start : start + batch_size]:
@@ -101,7 +102,7 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
                 overlay = None
                 if overlay_names is not None:
                     overlay = overlay_names.for_image(path, argument)
-                    save_gradcam_overlay(model, metadata["model"], path, image, int(p.argmax()), overlay)
+                    save_overlay(path, heatmap(image, int(p.argmax())), overlay)
                 results.predictions.append(
                     Prediction(
                         file=str(path),
@@ -133,8 +134,9 @@ class OverlayNames:
         return candidate
 
 
-def gradcam_heatmap(model, base_name, image, class_index):
-    """Grad-CAM (Selvaraju et al. 2017) of `class_index` on the base's last convolutional layer, in [0, 1].
+def gradcam(model, base_name):
+    """A function (image, class_index) -> Grad-CAM heatmap in [0, 1] (Selvaraju et al. 2017), taken on
+    the base's last convolutional layer.
 
     A minimal version for `mribench predict`; the report's Grad-CAM galleries may share one implementation
     with it later.
@@ -147,24 +149,27 @@ def gradcam_heatmap(model, base_name, image, class_index):
         base.inputs, [base.get_layer(registry.get_base(base_name).last_conv_layer).output, base.output]
     )
     head = model.layers[model.layers.index(base) + 1 :]
-    x = model.get_layer("preprocess")(tf.convert_to_tensor(image[None].astype("float32")))
-    with tf.GradientTape() as tape:
-        conv, x = conv_and_features(x, training=False)
-        tape.watch(conv)
-        for layer in head:
-            x = layer(x, training=False)
-        score = x[:, class_index]
-    weights = tf.reduce_mean(tape.gradient(score, conv), axis=(1, 2))
-    heatmap = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
-    peak = heatmap.max()
-    return heatmap / peak if peak > 0 else heatmap
+
+    def heatmap(image, class_index):
+        x = model.get_layer("preprocess")(tf.convert_to_tensor(image[None].astype("float32")))
+        with tf.GradientTape() as tape:
+            conv, x = conv_and_features(x, training=False)
+            tape.watch(conv)
+            for layer in head:
+                x = layer(x, training=False)
+            score = x[:, class_index]
+        weights = tf.reduce_mean(tape.gradient(score, conv), axis=(1, 2))
+        cam = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
+        peak = cam.max()
+        return cam / peak if peak > 0 else cam
+
+    return heatmap
 
 
-def save_gradcam_overlay(model, base_name, path, image, class_index, out_png):
+def save_overlay(path, heatmap, out_png):
     """The heatmap in matplotlib's jet colours, blended over the image at its original resolution."""
     from matplotlib import colormaps
 
-    heatmap = gradcam_heatmap(model, base_name, image, class_index)
     with Image.open(path) as original:
         original = original.convert("RGB")
     coloured = colormaps["jet"](heatmap)[..., :3]

@@ -42,7 +42,8 @@ def summarise(run_dirs):
     return pd.DataFrame(rows)
 
 
-def write_report(run_dirs, split_csv, config, out_summary, out_html):
+def write_report(run_dirs, split_csv, config, out_summary, out_html, export_jsons=()):
+    """`export_jsons`: the export.json files of the targets, when config export.enabled."""
     summary = summarise(run_dirs)
     summary.to_csv(out_summary, index=False, float_format="%.6g")
     split = pd.read_csv(split_csv)
@@ -64,6 +65,7 @@ def write_report(run_dirs, split_csv, config, out_summary, out_html):
         summary=summary,
         runs=runs,
         counts=pd.crosstab(split.label, split.split).reindex(columns=["train", "val", "test"], fill_value=0),
+        exports=[json.loads(Path(path).read_text()) for path in export_jsons],
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         config_source=config["dataset"]["source"],
         version=mribench.__version__,
