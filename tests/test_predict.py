@@ -1,13 +1,18 @@
 """`mribench predict`, run as a user runs it: a subprocess on image files and folders."""
 
 import csv
+import fcntl
 import io
 import json
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -21,11 +26,10 @@ from mribench.images import load_image
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
-def mribench_cli(*args):
+def mribench_cli(*args, **run_args):
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "mribench", *map(str, args)], capture_output=True, text=True, env=env
-    )
+    run_args = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True} | run_args
+    return subprocess.run([sys.executable, "-m", "mribench", *map(str, args)], env=env, **run_args)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def test_csv_matches_the_model_and_keras(trained_model, scans):
     model_path = trained_model / "run" / "model.keras"
     result = mribench_cli("predict", scans, "--model", model_path, "--format", "csv", "--batch-size", "3")
     assert result.returncode == 0, result.stderr
-    assert "not a medical device" in result.stderr
+    assert "not a medical device" in result.stderr and "100%" not in result.stderr  # no bar in a pipe
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert list(rows[0]) == ["file", "predicted"] + [f"p_{c}" for c in CLASSES]
     files = sorted(p for p in scans.rglob("*") if p.is_file() and not p.name.startswith("."))
@@ -73,6 +77,38 @@ def test_csv_matches_the_model_and_keras(trained_model, scans):
     np.testing.assert_allclose(printed, expected, atol=1e-5)
     assert [row["predicted"] for row in rows] == [CLASSES[i] for i in expected.argmax(axis=1)]
     assert printed.std(axis=0).max() > 1e-4, "the model gives the same answer for every image"
+
+
+def test_progress_bar_on_a_terminal(trained_model, scans):
+    terminal, child_side = pty.openpty()
+    fcntl.ioctl(child_side, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 30 rows, 100 columns
+    with ThreadPoolExecutor(1) as pool:
+        screen = pool.submit(read_until_closed, terminal)
+        try:
+            result = mribench_cli(
+                "predict", scans, "--model", trained_model / "run" / "model.keras", "--format", "csv",
+                stderr=child_side,
+            )  # fmt: skip
+        finally:
+            os.close(child_side)  # lets the reader see the end
+        shown = screen.result(timeout=60)
+    assert result.returncode == 0, shown
+    assert "100%" in shown and "9/9" in shown
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 9  # stdout stays clean CSV
+
+
+def read_until_closed(fd):
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
 
 
 def test_table_and_json(trained_model, scans):
