@@ -25,6 +25,8 @@ include: "rules/evaluate.smk"
 include: "rules/stats.smk"
 include: "rules/gradcam.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
+include: "rules/model_card.smk"
 
 
 localrules:
@@ -33,8 +35,11 @@ localrules:
     fetch_weights,
     prepare,
     report,
+    model_card,
 
 
 rule all:
     input:
         "results/report.html",
+        expand("{run}/MODEL_CARD.md", run=run_dirs()),
+        export_files(),

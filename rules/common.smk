@@ -57,6 +57,24 @@ def weights_input(model):
     return {"weights": weights}
 
 
+def export_files():
+    """export.json of every target when config export.enabled; the report shows them."""
+    return expand("{run}/export.json", run=run_dirs()) if config["export"]["enabled"] else []
+
+
+def model_card_inputs(wildcards):
+    """A model card describes the exports too, once they exist."""
+    run = f"results/runs/{wildcards.model}_{wildcards.strategy}/seed{wildcards.seed}"
+    inputs = {
+        "train": f"{run}/train.json",
+        "metrics": f"{run}/metrics.json",
+        "split": "results/data/split.csv",
+    }
+    if config["export"]["enabled"]:
+        inputs["export"] = f"{run}/export.json"
+    return inputs
+
+
 def training_inputs(wildcards):
     """Feature extraction starts from the base's weights file; fine-tuning from the
     feature-extraction run of the same base and seed."""

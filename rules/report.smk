@@ -11,6 +11,7 @@ rule report:
         split="results/data/split.csv",
         audit="results/data/audit.json",
         dataset="results/data/dataset",
+        exports=export_files(),
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),

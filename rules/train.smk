@@ -5,6 +5,7 @@ rule train:
         model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
         history="results/runs/{model}_{strategy}/seed{seed}/history.csv",
         train="results/runs/{model}_{strategy}/seed{seed}/train.json",
+        tensorboard=directory("results/runs/{model}_{strategy}/seed{seed}/tensorboard"),
     log:
         "logs/train/{model}_{strategy}_seed{seed}.log",
     benchmark:

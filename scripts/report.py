@@ -13,6 +13,7 @@ write_report(
     config=snakemake.params.config,
     workflow_dir=snakemake.params.workflow_dir,
     benchmark_dir="benchmarks",
+    export_jsons=snakemake.input.exports,
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

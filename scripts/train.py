@@ -25,6 +25,7 @@ train_target(
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
     out_train=snakemake.output.train,
+    out_tensorboard=snakemake.output.tensorboard,
     threads=snakemake.threads,
     weights=snakemake.input.get("weights"),
     start=start,

@@ -86,3 +86,37 @@ def tiny_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory):
+    """A tiny VGG16 trained by mribench's own training code on phantoms, and the data it was trained on.
+
+    VGG16 because randomly initialised MobileNetV2 and EfficientNet give the same output for every image,
+    so tests comparing predictions could not fail.
+    """
+    from mribench.phantoms import KNOWN_CLASSES, generate_dataset
+    from mribench.split import write_split
+    from mribench.training import train_target
+
+    root = tmp_path_factory.mktemp("trained_model")
+    generate_dataset(
+        root / "dataset", list(KNOWN_CLASSES), seed=0, train_per_class=8, test_per_class=4, image_size=48
+    )
+    write_split(root / "dataset", root / "split.csv", list(KNOWN_CLASSES), val_fraction=0.25, seed=0)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    settings = {
+        "classes": list(KNOWN_CLASSES),
+        "image_size": 32,
+        "augmentation": config["augmentation"],
+        "training": config["training"]
+        | {"batch_size": 8, "dense_units": 16, "feature_extraction": {"epochs": 3, "learning_rate": 1e-3}},
+        "model": {"weights": "none", "unfreeze_layers": 4},
+    }
+    run = root / "run"
+    run.mkdir()
+    train_target(
+        "feature_extraction", "vgg16", 42, settings, root / "split.csv", root / "dataset",
+        run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard", threads=2,
+    )  # fmt: skip
+    return root

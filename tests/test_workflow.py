@@ -21,6 +21,8 @@ RUN_FILES = [
     "confusion.png",
     "curves.png",
     "gradcam/gallery.png",
+    "MODEL_CARD.md",
+    "tensorboard",
 ]
 
 
@@ -36,6 +38,7 @@ def test_default_config_plans_the_study(tmp_path):
         "gradcam": 6,
         "stats": 1,
         "report": 1,
+        "model_card": 6,
         "all": 1,
     }
 
@@ -135,6 +138,7 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
         "gradcam": 2,
         "stats": 1,
         "report": 1,
+        "model_card": 2,
         "all": 1,
     }
     outputs = [
@@ -153,6 +157,7 @@ def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_pa
         "gradcam": 6,
         "stats": 1,
         "report": 1,
+        "model_card": 6,
         "all": 1,
     }
 

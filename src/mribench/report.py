@@ -116,8 +116,10 @@ def write_report(
     out_summary,
     out_html,
     audit_json=None,
+    export_jsons=(),
 ):
-    """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given."""
+    """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given;
+    `export_jsons` are the targets' export.json files, when config export.enabled."""
     summary = summarise(run_dirs)
     summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
     statistics = json.loads(Path(stats_json).read_text())
@@ -165,6 +167,7 @@ def write_report(
         config=config,
         test_overlap=config["dedup"]["test_overlap"],
         dropped=int((split_rows.split == "dropped").sum()),
+        exports=[json.loads(Path(path).read_text()) for path in export_jsons],
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,

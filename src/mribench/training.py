@@ -28,11 +28,12 @@ def train_target(
     out_model,
     out_history,
     out_train,
+    out_tensorboard,
     threads,
     weights=None,
     start=None,
 ):
-    """Train and save model.keras, history.csv and train.json.
+    """Train and save model.keras, history.csv and train.json; TensorBoard logs go to `out_tensorboard`.
 
     `settings` holds the config sections the job depends on (image_size, augmentation, training,
     model, classes); `weights` is the base's weights file for feature extraction (None: random
@@ -96,9 +97,11 @@ def train_target(
         "start_model": split.sha256(start["model"]) if start else None,
     }
     resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
+    tensorboard = keras.callbacks.TensorBoard(out_tensorboard)
     fit_settings = {
         "epochs": stage["epochs"],
-        "callbacks": [early_stopping, reduce_lr, resumable],  # last: it restores the others' state
+        # resumable last: it restores the others' state
+        "callbacks": [early_stopping, reduce_lr, tensorboard, resumable],
         "verbose": 2,
     }
     if workflow == "cached_features":

@@ -1,0 +1,15 @@
+rule model_card:
+    input:
+        unpack(model_card_inputs),
+    output:
+        "results/runs/{model}_{strategy}/seed{seed}/MODEL_CARD.md",
+    log:
+        "logs/model_card/{model}_{strategy}_seed{seed}.log",
+    benchmark:
+        "benchmarks/model_card/{model}_{strategy}_seed{seed}.tsv"
+    params:
+        dataset=config["dataset"],
+        training=config["training"],
+        augmentation=config["augmentation"],
+    script:
+        "../scripts/model_card.py"

@@ -1,0 +1,16 @@
+from mribench.logs import send_output_to
+
+send_output_to(snakemake.log[0])
+
+from mribench.model_card import write_model_card  # noqa: E402
+
+write_model_card(
+    train_json=snakemake.input.train,
+    metrics_json=snakemake.input.metrics,
+    split_csv=snakemake.input.split,
+    dataset=snakemake.params.dataset,
+    training=snakemake.params.training,
+    augmentation=snakemake.params.augmentation,
+    out_md=snakemake.output[0],
+    export_json=snakemake.input.get("export"),
+)

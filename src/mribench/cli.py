@@ -1,0 +1,168 @@
+"""The `mribench` command: use a model the workflow trained.
+
+TensorFlow is imported only once a command runs, so `--help` and `--version` answer at once.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+from dataclasses import asdict
+
+import mribench
+from mribench import NOTICE
+
+EXIT_SKIPPED = 1  # some images could not be read; the others were predicted
+EXIT_ERROR = 2  # nothing was predicted: bad arguments, or a model mribench cannot use
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    return args.run(args)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="mribench",
+        description="Use the models trained by the mribench workflow "
+        "(run the workflow itself with snakemake). " + NOTICE,
+    )
+    parser.add_argument("--version", action="version", version=f"mribench {mribench.__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands")
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify MRI slices with a trained model.keras",
+        description="Print, per image, the predicted class and the probability of every class. The model's "
+        "own metadata (base, image size, classes; preprocessing is a layer inside the model) decides how "
+        "images are prepared, so they cannot be mismatched. Unreadable files are reported on stderr and "
+        f"skipped (exit code {EXIT_SKIPPED}). " + NOTICE,
+    )
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE_OR_FOLDER",
+        help="image files, or folders searched recursively (hidden files skipped); any format Pillow reads, "
+        "whatever the extension",
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        metavar="MODEL_KERAS",
+        help="a model.keras written by the workflow, "
+        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras",
+    )
+    predict.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="output on stdout: an aligned table (default), CSV with one p_<class> column per class, or JSON",
+    )
+    predict.add_argument(
+        "--gradcam",
+        metavar="OUT_DIR",
+        help="also write a Grad-CAM overlay PNG per image (of the predicted class) under OUT_DIR, "
+        "mirroring the folders given",
+    )
+    predict.add_argument(
+        "--batch-size", type=positive_int, default=32, help="images per inference batch (default 32)"
+    )
+    predict.set_defaults(run=run_predict)
+    return parser
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def run_predict(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+    from mribench.model import ModelMetadataError
+    from mribench.prediction import find_images, load_trained_model, predict_files
+
+    print(NOTICE, file=sys.stderr)
+    try:
+        files = find_images(args.images)
+    except FileNotFoundError as error:
+        return fail(error)
+    if not files:
+        return fail(f"no files found in {', '.join(args.images)}")
+    try:
+        model, metadata = load_trained_model(args.model)
+    except ModelMetadataError as error:
+        return fail(error)
+
+    with progress_bar(len(files)) as bar:
+        results = predict_files(model, metadata, files, args.batch_size, args.gradcam, progress=bar.update)
+    for skipped in results.skipped:
+        print(f"mribench predict: skipped {skipped.file}: {skipped.reason}", file=sys.stderr)
+    {"table": print_table, "csv": print_csv, "json": print_json}[args.format](results, args.model)
+    if results.skipped:
+        print(
+            f"mribench predict: {len(results.skipped)} of {len(files)} files could not be read "
+            "and were skipped",
+            file=sys.stderr,
+        )
+        return EXIT_SKIPPED
+    return 0
+
+
+def fail(message):
+    print(f"mribench predict: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def progress_bar(total):
+    """A bar on stderr when it is a terminal; none when output goes to a pipe or file."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+def print_table(results, model_path):
+    header = ["file", "predicted", *results.classes]
+    rows = [
+        [p.file, p.predicted, *(f"{p.probabilities[name]:.4f}" for name in results.classes)]
+        for p in results.predictions
+    ]
+    if any(p.gradcam for p in results.predictions):
+        header.append("gradcam")
+        for row, p in zip(rows, results.predictions, strict=True):
+            row.append(p.gradcam)
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_csv(results, model_path):
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    with_gradcam = any(p.gradcam for p in results.predictions)
+    writer.writerow(
+        ["file", "predicted", *(f"p_{name}" for name in results.classes)]
+        + (["gradcam"] if with_gradcam else [])
+    )
+    for p in results.predictions:
+        writer.writerow(
+            [p.file, p.predicted, *(f"{p.probabilities[name]:.6f}" for name in results.classes)]
+            + ([p.gradcam] if with_gradcam else [])
+        )
+
+
+def print_json(results, model_path):
+    document = {
+        "notice": NOTICE,
+        "model": str(model_path),
+        "classes": results.classes,
+        "predictions": [asdict(p) for p in results.predictions],
+        "skipped": [asdict(s) for s in results.skipped],
+    }
+    json.dump(document, sys.stdout, indent=2)
+    print()

@@ -1,0 +1,171 @@
+"""Deployable copies of a trained model, each checked on the test set and timed on this CPU.
+
+The TFLite models are re-evaluated with the TFLite interpreter itself, so export.json says how often they
+agree with the Keras model, not only that the conversion ran.
+"""
+
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mribench import images, split
+from mribench.evaluation import test_metrics
+from mribench.model import check_metadata
+from mribench.training import configure_tensorflow, library_versions
+
+DESCRIPTIONS = {
+    "keras": "the trained model.keras",
+    "saved_model": "TensorFlow SavedModel with a serve() signature, for TF Serving",
+    "tflite_float32": "TFLite, float32 weights and activations",
+    "tflite_int8": "TFLite, dynamic-range quantisation: int8 weights, float activations",
+}
+
+
+def export_target(
+    model_path, expected, split_csv, dataset_dir, formats, latency_runs, threads, out_dir, out_json
+):
+    """Write the formats asked for under `out_dir` and their test accuracy, agreement, size, latency."""
+    configure_tensorflow(0, deterministic=False, threads=threads)
+    metadata = check_metadata(model_path, **expected)
+    classes = metadata["classes"]
+    model = keras.models.load_model(model_path, safe_mode=True)
+    test = split.read_split(split_csv, "test")
+    pixels = images.load_images(dataset_dir, test.path, metadata["image_size"], threads).astype("float32")
+    y_true = test.label.map(classes.index).to_numpy()
+
+    out_dir = Path(out_dir)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    keras_probabilities = model.predict(pixels, batch_size=32, verbose=0)
+    results = [
+        measured(
+            "keras",
+            Path(model_path),
+            keras_probabilities,
+            keras_probabilities,
+            y_true,
+            classes,
+            latency_ms(model.predict_on_batch, pixels[:1], latency_runs),
+        )
+    ]
+    if "saved_model" in formats:
+        path = out_dir / "saved_model"
+        model.export(path, format="tf_saved_model", verbose=False)
+        saved_model = tf.saved_model.load(str(path))  # keeps the variables alive while serve() runs
+        serve = saved_model.serve
+        probabilities = np.concatenate(
+            [serve(batch).numpy() for batch in np.array_split(pixels, 1 + len(pixels) // 32)]
+        )
+        results.append(
+            measured(
+                "saved_model",
+                path,
+                probabilities,
+                keras_probabilities,
+                y_true,
+                classes,
+                latency_ms(serve, pixels[:1], latency_runs),
+            )
+        )
+    if "tflite" in formats:
+        for variant in ("tflite_float32", "tflite_int8"):
+            path = out_dir / f"model_{variant.removeprefix('tflite_')}.tflite"
+            path.write_bytes(convert_to_tflite(model, quantise=variant == "tflite_int8"))
+            run = tflite_runner(path, threads)
+            probabilities = np.concatenate([run(image[None]) for image in pixels])
+            results.append(
+                measured(
+                    variant,
+                    path,
+                    probabilities,
+                    keras_probabilities,
+                    y_true,
+                    classes,
+                    latency_ms(run, pixels[:1], latency_runs),
+                )
+            )
+
+    record = {
+        "model": metadata["model"],
+        "strategy": metadata["strategy"],
+        "seed": metadata["seed"],
+        "n_test_images": len(test),
+        "latency": f"ms per image at batch size 1, median of {latency_runs} runs after 5 warm-up runs, "
+        f"{threads} CPU threads",
+        "cpu": cpu_name(),
+        "formats": results,
+        "versions": library_versions(),
+    }
+    Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def convert_to_tflite(model, quantise):
+    """A TFLite flatbuffer; `quantise` stores weights as int8 (dynamic range, no calibration data needed)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if quantise:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def tflite_runner(path, threads):
+    """A function from a (1, size, size, 3) float32 batch to class probabilities, run by TFLite."""
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def run(batch):
+        interpreter.set_tensor(input_index, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index).copy()
+
+    return run
+
+
+def latency_ms(predict, one_image, runs, warmup=5):
+    """Median and 90th percentile wall time of `predict` on one image, in milliseconds."""
+    for _ in range(warmup):
+        predict(one_image)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        np.asarray(predict(one_image))
+        times.append((time.perf_counter() - started) * 1000)
+    return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90)), "runs": runs}
+
+
+def measured(name, path, probabilities, keras_probabilities, y_true, classes, latency):
+    test = test_metrics(y_true, probabilities, classes)["test"]
+    return {
+        "format": name,
+        "description": DESCRIPTIONS[name],
+        "path": path.name,
+        "bytes": size_on_disk(path),
+        "test_accuracy": test["accuracy"],
+        "test_macro_f1": test["classification_report"]["macro avg"]["f1-score"],
+        "agreement_with_keras": float(np.mean(probabilities.argmax(1) == keras_probabilities.argmax(1))),
+        "max_probability_difference": float(np.max(np.abs(probabilities - keras_probabilities))),
+        "latency_ms": latency,
+    }
+
+
+def cpu_name():
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def size_on_disk(path):
+    path = Path(path)
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size

@@ -1,0 +1,181 @@
+"""Run a trained model.keras on new images, with exactly the preprocessing it was trained with."""
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mribench import images, registry
+from mribench.model import ModelMetadataError, read_metadata
+
+
+@dataclass
+class Prediction:
+    file: str
+    predicted: str
+    probabilities: dict
+    gradcam: str | None = None
+
+
+@dataclass
+class Skipped:
+    file: str
+    reason: str
+
+
+@dataclass
+class Results:
+    classes: list
+    predictions: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+
+
+def find_images(paths):
+    """The files named, and every non-hidden file under the folders named, with the argument each came from.
+
+    Every file is offered to Pillow whatever its extension; what it cannot read is skipped later,
+    with the reason.
+    """
+    found = []
+    for argument in map(Path, paths):
+        if argument.is_dir():
+            found += [
+                (file, argument)
+                for file in sorted(argument.rglob("*"))
+                if file.is_file()
+                and not any(part.startswith(".") for part in file.relative_to(argument).parts)
+            ]
+        elif argument.is_file():
+            found.append((argument, argument.parent))
+        else:
+            raise FileNotFoundError(f"{argument}: no such file or folder")
+    return found
+
+
+def load_trained_model(model_path):
+    """The model and its mribench metadata; refuses a file that is not an mribench model.keras."""
+    import keras
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelMetadataError(
+            f"{path}: no such model file (expected results/runs/<target>/seed<N>/model.keras)"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelMetadataError(
+            f"{path} is not a Keras 3 .keras archive; mribench predict needs its model.keras"
+        )
+    metadata = read_metadata(path)
+    model = keras.models.load_model(path, safe_mode=True)
+    size, n_classes = metadata["image_size"], len(metadata["classes"])
+    if tuple(model.input_shape[1:]) != (size, size, 3) or model.output_shape[-1] != n_classes:
+        raise ModelMetadataError(
+            f"{path}: its metadata says {size}x{size} RGB input and {n_classes} classes, but the network "
+            f"takes {model.input_shape[1:]} and gives {model.output_shape[-1]} outputs; "
+            "the file was altered; retrain it with the workflow."
+        )
+    return model, metadata
+
+
+def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progress=None):
+    """Predict `files` ((path, argument) pairs from find_images) in batches; unreadable files are skipped.
+
+    `progress`, if given, is called with the number of files handled after each batch.
+    """
+    classes, size = metadata["classes"], metadata["image_size"]
+    results = Results(classes=list(classes))
+    overlay_names = OverlayNames(gradcam_dir) if gradcam_dir else None
+    heatmap = gradcam(model, metadata["model"]) if gradcam_dir else None
+    for start in range(0, len(files), batch_size):
+        batch, pixels = [], []
+        for path, argument in files[start : start + batch_size]:
+            try:
+                pixels.append(images.load_image(path, size))
+                batch.append((path, argument))
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                results.skipped.append(Skipped(str(path), f"{type(error).__name__}: {error}"))
+        if batch:
+            probabilities = model.predict_on_batch(np.stack(pixels).astype("float32"))
+            for (path, argument), image, p in zip(batch, pixels, np.asarray(probabilities), strict=True):
+                overlay = None
+                if overlay_names is not None:
+                    overlay = overlay_names.for_image(path, argument)
+                    save_overlay(path, heatmap(image, int(p.argmax())), overlay)
+                results.predictions.append(
+                    Prediction(
+                        file=str(path),
+                        predicted=classes[int(p.argmax())],
+                        probabilities={name: float(value) for name, value in zip(classes, p, strict=True)},
+                        gradcam=None if overlay is None else str(overlay),
+                    )
+                )
+        if progress is not None:
+            progress(len(files[start : start + batch_size]))
+    return results
+
+
+class OverlayNames:
+    """One PNG per image under the output folder, mirroring the folder it was found in."""
+
+    def __init__(self, out_dir):
+        self.out_dir = Path(out_dir)
+        self.used = set()
+
+    def for_image(self, path, argument):
+        relative = Path(path).relative_to(argument)
+        name = self.out_dir / Path(argument).resolve().name / relative.with_suffix(".gradcam.png")
+        candidate, n = name, 1
+        while candidate in self.used:
+            n += 1
+            candidate = name.with_name(f"{name.name.removesuffix('.gradcam.png')}-{n}.gradcam.png")
+        self.used.add(candidate)
+        return candidate
+
+
+def gradcam(model, base_name):
+    """A function (image, class_index) -> Grad-CAM heatmap in [0, 1] (Selvaraju et al. 2017), taken on
+    the base's last convolutional layer.
+
+    A minimal version for `mribench predict`; the report's Grad-CAM galleries may share one implementation
+    with it later.
+    """
+    import keras
+    import tensorflow as tf
+
+    base = model.get_layer("base")
+    conv_and_features = keras.Model(
+        base.inputs, [base.get_layer(registry.get_base(base_name).last_conv_layer).output, base.output]
+    )
+    head = model.layers[model.layers.index(base) + 1 :]
+
+    def heatmap(image, class_index):
+        x = model.get_layer("preprocess")(tf.convert_to_tensor(image[None].astype("float32")))
+        with tf.GradientTape() as tape:
+            conv, x = conv_and_features(x, training=False)
+            tape.watch(conv)
+            for layer in head:
+                x = layer(x, training=False)
+            score = x[:, class_index]
+        weights = tf.reduce_mean(tape.gradient(score, conv), axis=(1, 2))
+        cam = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
+        peak = cam.max()
+        return cam / peak if peak > 0 else cam
+
+    return heatmap
+
+
+def save_overlay(path, heatmap, out_png):
+    """The heatmap in matplotlib's jet colours, blended over the image at its original resolution."""
+    from matplotlib import colormaps
+
+    with Image.open(path) as original:
+        original = original.convert("RGB")
+    coloured = colormaps["jet"](heatmap)[..., :3]
+    coloured = Image.fromarray((coloured * 255).astype("uint8")).resize(
+        original.size, Image.Resampling.BILINEAR
+    )
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    Image.blend(original, coloured, alpha=0.4).save(out_png)

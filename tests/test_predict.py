@@ -1,0 +1,194 @@
+"""`mribench predict`, run as a user runs it: a subprocess on image files and folders."""
+
+import csv
+import fcntl
+import io
+import json
+import os
+import pty
+import shutil
+import struct
+import subprocess
+import sys
+import termios
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import keras
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+
+import mribench
+from mribench.images import load_image
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+def mribench_cli(*args, **run_args):
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    run_args = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True} | run_args
+    return subprocess.run([sys.executable, "-m", "mribench", *map(str, args)], env=env, **run_args)
+
+
+@pytest.fixture(scope="module")
+def scans(trained_model, tmp_path_factory):
+    """A folder of test phantoms in a subfolder, a PNG saved under a .jpg name, and one corrupt file."""
+    folder = tmp_path_factory.mktemp("scans") / "scans"
+    shutil.copytree(trained_model / "dataset" / "Testing" / "glioma", folder / "glioma")
+    shutil.copytree(trained_model / "dataset" / "Testing" / "pituitary", folder / "deeper" / "pituitary")
+    first_png = next((trained_model / "dataset" / "Testing" / "notumor").iterdir())
+    Image.open(first_png).save(folder / "png_named.jpg", format="PNG")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    return folder
+
+
+def test_version_and_help():
+    assert mribench_cli("--version").stdout.strip() == f"mribench {mribench.__version__}"
+    top = mribench_cli("--help")
+    assert top.returncode == 0 and "predict" in top.stdout and "not a medical device" in top.stdout
+    sub = mribench_cli("predict", "--help")
+    for option in ("--model", "--format", "--gradcam", "--batch-size", "IMAGE_OR_FOLDER"):
+        assert option in sub.stdout
+
+
+def test_console_script_is_declared():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["scripts"] == {"mribench": "mribench.cli:main"}
+
+
+def test_csv_matches_the_model_and_keras(trained_model, scans):
+    model_path = trained_model / "run" / "model.keras"
+    result = mribench_cli("predict", scans, "--model", model_path, "--format", "csv", "--batch-size", "3")
+    assert result.returncode == 0, result.stderr
+    assert "not a medical device" in result.stderr and "100%" not in result.stderr  # no bar in a pipe
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["file", "predicted"] + [f"p_{c}" for c in CLASSES]
+    files = sorted(p for p in scans.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert sorted(row["file"] for row in rows) == sorted(map(str, files))
+
+    model = keras.models.load_model(model_path)
+    pixels = np.stack([load_image(row["file"], 32) for row in rows])  # as the training pipeline reads them
+    expected = model.predict(pixels.astype("float32"), verbose=0)
+    printed = np.array([[float(row[f"p_{c}"]) for c in CLASSES] for row in rows])
+    np.testing.assert_allclose(printed, expected, atol=1e-5)
+    assert [row["predicted"] for row in rows] == [CLASSES[i] for i in expected.argmax(axis=1)]
+    assert printed.std(axis=0).max() > 1e-4, "the model gives the same answer for every image"
+
+
+def test_progress_bar_on_a_terminal(trained_model, scans):
+    terminal, child_side = pty.openpty()
+    fcntl.ioctl(child_side, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 30 rows, 100 columns
+    with ThreadPoolExecutor(1) as pool:
+        screen = pool.submit(read_until_closed, terminal)
+        try:
+            result = mribench_cli(
+                "predict", scans, "--model", trained_model / "run" / "model.keras", "--format", "csv",
+                stderr=child_side,
+            )  # fmt: skip
+        finally:
+            os.close(child_side)  # lets the reader see the end
+        shown = screen.result(timeout=60)
+    assert result.returncode == 0, shown
+    assert "100%" in shown and "9/9" in shown
+    assert len(list(csv.DictReader(io.StringIO(result.stdout)))) == 9  # stdout stays clean CSV
+
+
+def read_until_closed(fd):
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_table_and_json(trained_model, scans):
+    model_path = trained_model / "run" / "model.keras"
+    image = next((scans / "glioma").iterdir())
+    table = mribench_cli("predict", image, "--model", model_path)
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split() == ["file", "predicted", *CLASSES]
+    assert row.split()[0] == str(image) and row.split()[1] in CLASSES
+
+    document = json.loads(mribench_cli("predict", image, "--model", model_path, "--format", "json").stdout)
+    assert "not a medical device" in document["notice"]
+    assert document["classes"] == CLASSES and document["skipped"] == []
+    (prediction,) = document["predictions"]
+    assert prediction["file"] == str(image)
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+    assert prediction["predicted"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
+
+
+def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans, tmp_path):
+    folder = tmp_path / "with_corrupt"
+    shutil.copytree(scans, folder)
+    (folder / "glioma" / "truncated.jpg").write_bytes(next((folder / "glioma").iterdir()).read_bytes()[:200])
+    (folder / "notes.txt").write_text("not an image")
+    result = mribench_cli(
+        "predict", folder, "--model", trained_model / "run" / "model.keras", "--format", "json",
+        "--gradcam", tmp_path / "cams",
+    )  # fmt: skip
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    skipped = sorted(s["file"] for s in document["skipped"])
+    assert skipped == sorted([str(folder / "glioma" / "truncated.jpg"), str(folder / "notes.txt")])
+    for name in skipped:
+        assert f"skipped {name}" in result.stderr
+    readable = [p for p in scans.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(document["predictions"]) == len(readable)
+    for prediction in document["predictions"]:
+        overlay = Image.open(prediction["gradcam"])
+        assert overlay.size == Image.open(prediction["file"]).size
+        assert prediction["gradcam"].startswith(str(tmp_path / "cams" / "with_corrupt"))
+
+
+def test_model_without_mribench_metadata_is_refused(trained_model, scans, tmp_path):
+    stripped = tmp_path / "plain.keras"
+    with (
+        zipfile.ZipFile(trained_model / "run" / "model.keras") as source,
+        zipfile.ZipFile(stripped, "w") as out,
+    ):
+        for item in source.infolist():
+            if item.filename != "mribench.json":
+                out.writestr(item, source.read(item))
+    result = mribench_cli("predict", scans, "--model", stripped)
+    assert result.returncode == 2
+    assert f"{stripped} has no mribench metadata" in result.stderr
+    assert result.stdout == ""
+
+
+def test_metadata_that_contradicts_the_network_is_refused(trained_model, scans, tmp_path):
+    altered = tmp_path / "altered.keras"
+    with (
+        zipfile.ZipFile(trained_model / "run" / "model.keras") as source,
+        zipfile.ZipFile(altered, "w") as out,
+    ):
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "mribench.json":
+                data = json.dumps(json.loads(data) | {"image_size": 64})
+            out.writestr(item, data)
+    result = mribench_cli("predict", scans, "--model", altered)
+    assert result.returncode == 2
+    assert "metadata says 64x64" in result.stderr
+
+
+def test_missing_input_and_not_a_keras_file(trained_model, tmp_path):
+    model_path = trained_model / "run" / "model.keras"
+    missing = mribench_cli("predict", tmp_path / "nowhere", "--model", model_path)
+    assert missing.returncode == 2 and "nowhere: no such file or folder" in missing.stderr
+    text_model = tmp_path / "model.keras"
+    text_model.write_text("hello")
+    image = next((trained_model / "dataset" / "Testing" / "glioma").iterdir())
+    refused = mribench_cli("predict", image, "--model", text_model)
+    assert refused.returncode == 2 and "is not a Keras 3 .keras archive" in refused.stderr
