@@ -95,6 +95,7 @@ def trained_model(tmp_path_factory):
     VGG16 because randomly initialised MobileNetV2 and EfficientNet give the same output for every image,
     so tests comparing predictions could not fail.
     """
+    from mribench.audit import write_audit
     from mribench.phantoms import KNOWN_CLASSES, generate_dataset
     from mribench.split import write_split
     from mribench.training import train_target
@@ -103,14 +104,20 @@ def trained_model(tmp_path_factory):
     generate_dataset(
         root / "dataset", list(KNOWN_CLASSES), seed=0, train_per_class=8, test_per_class=4, image_size=48
     )
-    write_split(root / "dataset", root / "split.csv", list(KNOWN_CLASSES), val_fraction=0.25, seed=0)
+    write_audit(root / "dataset", root / "audit.json", root / "audit.csv", list(KNOWN_CLASSES), "error", 4, 1)
+    write_split(root / "audit.csv", root / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     settings = {
         "classes": list(KNOWN_CLASSES),
         "image_size": 32,
         "augmentation": config["augmentation"],
         "training": config["training"]
-        | {"batch_size": 8, "dense_units": 16, "feature_extraction": {"epochs": 3, "learning_rate": 1e-3}},
+        | {
+            "batch_size": 8,
+            "dense_units": 16,
+            "feature_extraction": config["training"]["feature_extraction"]
+            | {"epochs": 3, "learning_rate": 1e-3},
+        },
         "model": {"weights": "none", "unfreeze_layers": 4},
     }
     run = root / "run"

@@ -5,7 +5,6 @@ agree with the Keras model, not only that the conversion ran.
 """
 
 import json
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mribench import images, split
+from mribench import images, provenance, split
 from mribench.evaluation import test_metrics
 from mribench.model import check_metadata
 from mribench.training import configure_tensorflow, library_versions
@@ -31,7 +30,7 @@ def export_target(
     model_path, expected, split_csv, dataset_dir, formats, latency_runs, threads, out_dir, out_json
 ):
     """Write the formats asked for under `out_dir` and their test accuracy, agreement, size, latency."""
-    configure_tensorflow(0, deterministic=False, threads=threads)
+    configure_tensorflow(0, {"deterministic": False, "mixed_precision": False}, threads)
     metadata = check_metadata(model_path, **expected)
     classes = metadata["classes"]
     model = keras.models.load_model(model_path, safe_mode=True)
@@ -98,7 +97,7 @@ def export_target(
         "n_test_images": len(test),
         "latency": f"ms per image at batch size 1, median of {latency_runs} runs after 5 warm-up runs, "
         f"{threads} CPU threads",
-        "cpu": cpu_name(),
+        "cpu": provenance.cpu_model(),
         "formats": results,
         "versions": library_versions(),
     }
@@ -141,7 +140,7 @@ def latency_ms(predict, one_image, runs, warmup=5):
 
 
 def measured(name, path, probabilities, keras_probabilities, y_true, classes, latency):
-    test = test_metrics(y_true, probabilities, classes)["test"]
+    test = test_metrics(y_true, probabilities, classes)
     return {
         "format": name,
         "description": DESCRIPTIONS[name],
@@ -153,15 +152,6 @@ def measured(name, path, probabilities, keras_probabilities, y_true, classes, la
         "max_probability_difference": float(np.max(np.abs(probabilities - keras_probabilities))),
         "latency_ms": latency,
     }
-
-
-def cpu_name():
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def size_on_disk(path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mribench import images, registry
+from mribench import images
 from mribench.model import ModelMetadataError, read_metadata
 
 
@@ -87,7 +87,6 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
     classes, size = metadata["classes"], metadata["image_size"]
     results = Results(classes=list(classes))
     overlay_names = OverlayNames(gradcam_dir) if gradcam_dir else None
-    heatmap = gradcam(model, metadata["model"]) if gradcam_dir else None
     for start in range(0, len(files), batch_size):
         batch, pixels = [], []
         for path, argument in files[start : start + batch_size]:
@@ -97,12 +96,17 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 results.skipped.append(Skipped(str(path), f"{type(error).__name__}: {error}"))
         if batch:
-            probabilities = model.predict_on_batch(np.stack(pixels).astype("float32"))
-            for (path, argument), image, p in zip(batch, pixels, np.asarray(probabilities), strict=True):
+            inputs = np.stack(pixels).astype("float32")
+            probabilities = np.asarray(model.predict_on_batch(inputs))
+            if overlay_names is not None:
+                from mribench import gradcam  # imports TensorFlow: only when asked for
+
+                heatmaps = gradcam.heatmaps(model, metadata["model"], inputs, probabilities.argmax(axis=1))
+            for i, ((path, argument), p) in enumerate(zip(batch, probabilities, strict=True)):
                 overlay = None
                 if overlay_names is not None:
                     overlay = overlay_names.for_image(path, argument)
-                    save_overlay(path, heatmap(image, int(p.argmax())), overlay)
+                    save_overlay(path, heatmaps[i], overlay)
                 results.predictions.append(
                     Prediction(
                         file=str(path),
@@ -132,38 +136,6 @@ class OverlayNames:
             candidate = name.with_name(f"{name.name.removesuffix('.gradcam.png')}-{n}.gradcam.png")
         self.used.add(candidate)
         return candidate
-
-
-def gradcam(model, base_name):
-    """A function (image, class_index) -> Grad-CAM heatmap in [0, 1] (Selvaraju et al. 2017), taken on
-    the base's last convolutional layer.
-
-    A minimal version for `mribench predict`; the report's Grad-CAM galleries may share one implementation
-    with it later.
-    """
-    import keras
-    import tensorflow as tf
-
-    base = model.get_layer("base")
-    conv_and_features = keras.Model(
-        base.inputs, [base.get_layer(registry.get_base(base_name).last_conv_layer).output, base.output]
-    )
-    head = model.layers[model.layers.index(base) + 1 :]
-
-    def heatmap(image, class_index):
-        x = model.get_layer("preprocess")(tf.convert_to_tensor(image[None].astype("float32")))
-        with tf.GradientTape() as tape:
-            conv, x = conv_and_features(x, training=False)
-            tape.watch(conv)
-            for layer in head:
-                x = layer(x, training=False)
-            score = x[:, class_index]
-        weights = tf.reduce_mean(tape.gradient(score, conv), axis=(1, 2))
-        cam = tf.nn.relu(tf.reduce_sum(conv * weights[:, None, None, :], axis=-1))[0].numpy()
-        peak = cam.max()
-        return cam / peak if peak > 0 else cam
-
-    return heatmap
 
 
 def save_overlay(path, heatmap, out_png):

@@ -74,3 +74,8 @@ def job_costs(benchmark_dir):
     return pd.DataFrame(
         rows, columns=["rule", "job", "seconds", "max_rss_mb", "cpu_seconds", "started", "ended"]
     )
+
+
+def file_sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

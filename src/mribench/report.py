@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 import mribench
-from mribench import plots, provenance, split
+from mribench import plots, provenance
 
 SAMPLES_PER_CLASS = 4
 WORST_ERRORS = 6
@@ -177,7 +177,7 @@ def write_report(
             "report_python": platform.python_version(),
             "hardware": training_hardware(run_dirs),
             "dataset_checksum": provenance.dataset_checksum(split_csv),
-            "split_sha256": split.sha256(split_csv),
+            "split_sha256": provenance.file_sha256(split_csv),
             "n_images": len(split_rows),
             "costs": costs,
             "started": costs.started.min() if len(costs) else None,

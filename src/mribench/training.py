@@ -93,8 +93,8 @@ def train_target(
         "model": base_name,
         "seed": seed,
         "settings": settings,
-        "split": split.sha256(split_csv),
-        "start_model": split.sha256(start["model"]) if start else None,
+        "split": provenance.file_sha256(split_csv),
+        "start_model": provenance.file_sha256(start["model"]) if start else None,
     }
     resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
     tensorboard = keras.callbacks.TensorBoard(out_tensorboard)
