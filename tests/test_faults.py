@@ -16,10 +16,11 @@ import pytest
 from conftest import SNAKEMAKE_ENV, TINY, read_json, run_snakemake, snakemake_command, write_yaml
 from PIL import Image
 
+from mribench.audit import AuditError, audit_dataset
 from mribench.evaluation import evaluate_target
 from mribench.model import ModelMetadataError, build_model, save_model
 from mribench.sources import DatasetError, obtain_dataset
-from mribench.split import list_dataset, split_dataset
+from mribench.split import split_dataset
 
 # Epochs long enough to kill a job between two of them; patiences short enough that EarlyStopping
 # and ReduceLROnPlateau act during the run, so their restored state matters.
@@ -148,19 +149,22 @@ def test_dataset_without_testing_folder_is_refused(tmp_path):
     "testing, message",
     [
         ({"a": 2}, r"class folder .*Testing/b is missing"),
-        ({"a": 2, "b": 2, "c": 2}, r"Testing has class folders \['c'\] that are not in dataset.classes"),
+        ({"a": 2, "b": 2, "c": 2}, r"Testing/c/0.png: unknown class folder \('c' is not in dataset.classes"),
     ],
 )
 def test_class_sets_that_differ_are_refused(tmp_path, testing, message):
     root = image_folder(tmp_path / "dataset", {"Training": {"a": 4, "b": 4}, "Testing": testing})
-    with pytest.raises(DatasetError, match=message):
-        list_dataset(root, ["a", "b"])
+    with pytest.raises(AuditError, match=message):
+        audit_dataset(root, ["a", "b"], on_invalid="error", near_distance=4)
 
 
 def test_class_too_small_for_a_stratified_split_is_refused(tmp_path):
-    root = image_folder(tmp_path / "dataset", {"Training": {"a": 6, "b": 1}, "Testing": {"a": 1, "b": 1}})
-    with pytest.raises(DatasetError, match=r"Training classes \{'b': 1\} have too few images"):
-        split_dataset(list_dataset(root, ["a", "b"]), 0.2, seed=0)
+    root = image_folder(tmp_path / "dataset", {"Training": {"a": 6}, "Testing": {"a": 1, "b": 1}})
+    (root / "Training" / "b").mkdir()
+    Image.fromarray(np.full((8, 8, 3), 255, np.uint8)).save(root / "Training" / "b" / "0.png")  # unlike any a
+    files, _ = audit_dataset(root, ["a", "b"], on_invalid="error", near_distance=4)
+    with pytest.raises(DatasetError, match=r"Training classes \{'b': 1\} have too few distinct images"):
+        split_dataset(files[files.status == "ok"], 0.2, seed=0)
 
 
 def test_interrupted_extraction_leaves_no_dataset(tmp_path):
