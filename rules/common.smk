@@ -69,6 +69,8 @@ def model_card_inputs(wildcards):
         "train": f"{run}/train.json",
         "metrics": f"{run}/metrics.json",
         "split": "results/data/split.csv",
+        "stats": "results/stats/stats.json",
+        "audit": "results/data/audit.json",
     }
     if config["export"]["enabled"]:
         inputs["export"] = f"{run}/export.json"

@@ -10,6 +10,8 @@ rule export:
         "logs/export/{model}_{strategy}_seed{seed}.log",
     benchmark:
         "benchmarks/export/{model}_{strategy}_seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
     threads: 2
     resources:
         mem_mb=8000,

@@ -7,6 +7,8 @@ rule model_card:
         "logs/model_card/{model}_{strategy}_seed{seed}.log",
     benchmark:
         "benchmarks/model_card/{model}_{strategy}_seed{seed}.tsv"
+    conda:
+        "../envs/report.yaml"
     params:
         dataset=config["dataset"],
         training=config["training"],

@@ -13,4 +13,6 @@ write_model_card(
     augmentation=snakemake.params.augmentation,
     out_md=snakemake.output[0],
     export_json=snakemake.input.get("export"),
+    stats_json=snakemake.input.stats,
+    audit_json=snakemake.input.audit,
 )

@@ -103,10 +103,14 @@ def test_model_card_shows_intervals_and_deduplicated_metrics(tiny_run, tmp_path)
     write_model_card(
         run / "train.json", tmp_path / "metrics.json", tiny_run / "results/data/split.csv",
         config["dataset"], config["training"], config["augmentation"], tmp_path / "MODEL_CARD.md",
-        confidence_intervals={"test.accuracy": (0.125, 0.875)},
+        stats_json=tiny_run / "results/stats/stats.json", audit_json=tiny_run / "results/data/audit.json",
     )  # fmt: skip
     card = (tmp_path / "MODEL_CARD.md").read_text()
-    assert f"accuracy {metrics['test']['accuracy']:.4f} (95 % CI 0.1250–0.8750)" in card
+    stats = read_json(tiny_run / "results/stats/stats.json")["targets"]
+    row = next(t for t in stats if t["target"] == "mobilenetv2_feature_extraction" and t["seed"] == 42)
+    low, high = row["accuracy_ci"]
+    assert f"accuracy {metrics['test']['accuracy']:.4f} (95 % CI {low:.4f}–{high:.4f})" in card
+    assert "files scanned" in card and "label conflicts" in card
     assert "De-duplicated (test images with a twin in Training removed)" in card
     assert "Kaggle dataset `masoudnickparvar/brain-tumor-mri-dataset`" in card
     assert "the de-duplicated figures above remove exact and pixel twins" in card

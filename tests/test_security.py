@@ -1,18 +1,14 @@
-"""Nothing leaks or runs that should not: Kaggle credentials, zip-slip archives, code in saved models,
-markup in data-derived text."""
+"""Nothing leaks or runs that should not: Kaggle credentials, zip-slip archives, code in saved models.
+Markup in data-derived text is tested with the report (tests/test_report.py)."""
 
-import json
 import re
 import stat
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from conftest import REPO, run_snakemake
 
-from mribench import evaluation, plots, report
 from mribench.sources import DatasetError, obtain_dataset, safe_extract
 
 FAKE_TOKEN = "KGAT_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -85,53 +81,3 @@ def test_models_are_loaded_in_safe_mode_only():
     assert calls
     for name, line in calls:
         assert "safe_mode=True" in line, f"{name}: {line.strip()}"
-
-
-def test_report_escapes_data_derived_text(tmp_path):
-    classes = ["<script>alert('class')</script>", "notumor&<b>"]
-    run_dir = tmp_path / "runs" / "mobilenetv2_feature_extraction" / "seed42"
-    run_dir.mkdir(parents=True)
-    y_true = np.array([0, 1, 0, 1])
-    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.3, 0.7]])
-    metrics = evaluation.test_metrics(y_true, probabilities, classes)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    stage = {
-        "stage": "feature_extraction",
-        "seconds": 1.0,
-        "epochs_run": 1,
-        "train_accuracy": 0.5,
-        "val_accuracy": 0.5,
-    }
-    train = {
-        "model": "mobilenetv2",
-        "strategy": "feature_extraction",
-        "seed": 42,
-        "stages": [stage],
-        "seconds": 1.0,
-        "model_bytes": 1000,
-        "total_params": 10,
-        "trainable_params": 5,
-    }
-    (run_dir / "train.json").write_text(json.dumps(train))
-    plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, run_dir / "confusion.png")
-    history = pd.DataFrame(
-        {"stage": ["feature_extraction"], "epoch": [1], "accuracy": [0.5], "loss": [1.0]}
-        | {"val_accuracy": [0.5], "val_loss": [1.0]}
-    )
-    plots.curves_figure(history, run_dir / "curves.png")
-    split = tmp_path / "split.csv"
-    pd.DataFrame(
-        {
-            "path": ["Training/<script>x</script>.jpg", "Testing/b.jpg"],
-            "label": classes,
-            "split": ["train", "test"],
-            "sha256": ["0" * 64, "1" * 64],
-        }
-    ).to_csv(split, index=False)
-    config = {"dataset": {"source": "demo", "classes": classes}}
-    html_path = tmp_path / "report.html"
-    report.write_report([run_dir], split, config, tmp_path / "summary.csv", html_path)
-
-    html = html_path.read_text()
-    assert "<script>" not in html and "<b>" not in html
-    assert "&lt;script&gt;alert(" in html

@@ -19,9 +19,10 @@ def write_model_card(
     augmentation,
     out_md,
     export_json=None,
-    confidence_intervals=None,
+    stats_json=None,
+    audit_json=None,
 ):
-    """Render the card; `export_json` and `confidence_intervals` ({metric: (low, high)}) when available."""
+    """Render the card; the exports, the statistics' confidence intervals and the data audit when given."""
     train = json.loads(Path(train_json).read_text())
     metrics = json.loads(Path(metrics_json).read_text())
     split = pd.read_csv(split_csv)
@@ -45,6 +46,16 @@ def write_model_card(
         training=training,
         augmentation=augmentation,
         export=json.loads(Path(export_json).read_text()) if export_json else None,
-        confidence_intervals=confidence_intervals or {},
+        confidence_intervals=confidence_intervals(stats_json, train) if stats_json else {},
+        audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
     )
     Path(out_md).write_text(card)
+
+
+def confidence_intervals(stats_json, train):
+    """{"test.accuracy": (low, high), "test.macro_f1": ...} of this target and seed, from the stats rule."""
+    target = f"{train['model']}_{train['strategy']}"
+    for row in json.loads(Path(stats_json).read_text())["targets"]:
+        if row["target"] == target and row["seed"] == train["seed"]:
+            return {"test.accuracy": row["accuracy_ci"], "test.macro_f1": row["macro_f1_ci"]}
+    return {}

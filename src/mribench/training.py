@@ -194,8 +194,11 @@ def configure_tensorflow(seed, training, threads):
     keras.utils.set_random_seed(seed)
     if training["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
+    except RuntimeError:  # TensorFlow already runs in this process (a caller other than the workflow)
+        print(f"TensorFlow is already initialised: its thread pools stay as they are, not {threads} threads")
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         # Two jobs sharing a GPU would otherwise fail: TensorFlow reserves all of its memory.
