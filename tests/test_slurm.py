@@ -54,7 +54,9 @@ def site_profile(directory):
     profile["default-resources"] |= {"slurm_partition": PARTITION, "mem_mb": 1000, "runtime": 10}
     profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
-    profile["set-threads"] = {"train": 1, "evaluate": 1}
+    # the test node has 2 CPUs: no job may ask for more
+    profile["set-threads"] = {"train": 1, "evaluate": 1, "audit": 1, "gradcam": 1}
+    profile["set-resources"]["gradcam"] = {"mem_mb": 2000, "runtime": 10}
     profile |= {
         "jobs": 2,
         "latency-wait": 5,
