@@ -6,12 +6,9 @@ Target: >= 8x. Small images and few of them keep it short; weights are random (n
 Usage: python bench/bench_feature_cache.py [--per-class 80] [--size 64] [--batch 32] [--epochs 10]
 """
 
-import argparse
-
 import keras
 import numpy as np
-import yaml
-from common import REPO, Run, Stopwatch, bench_images, print_table
+from common import Run, Stopwatch, image_benchmark, print_table
 
 from mribench import images
 from mribench.model import build_model
@@ -19,14 +16,7 @@ from mribench.training import fit_on_cached_features, image_datasets
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--per-class", type=int, default=80)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=10)
-    args = parser.parse_args()
-    settings = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
-    root, rows = bench_images(args.per_class)
+    args, settings, root, rows = image_benchmark(size=64, epochs=10)
     classes = sorted({label for _, label in rows})
     pixels = images.load_images(root, [p for p, _ in rows], args.size, threads=2)
     y = np.array([classes.index(label) for _, label in rows])

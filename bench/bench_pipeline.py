@@ -5,13 +5,10 @@ study's augmentation, on the same generated 512 px JPEGs. Targets: >= 4x and >= 
 Usage: python bench/bench_pipeline.py [--per-class 80] [--size 224] [--batch 32] [--epochs 3]
 """
 
-import argparse
-
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
-from common import REPO, Run, Stopwatch, bench_images, print_table
+from common import Run, Stopwatch, image_benchmark, print_table
 from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
 from mribench import images
@@ -50,14 +47,7 @@ def interleaved(pipelines, n_batches, rounds):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--per-class", type=int, default=80)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
-    settings = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
-    root, rows = bench_images(args.per_class)
+    args, settings, root, rows = image_benchmark(size=224, epochs=3)
     paths = [p for p, _ in rows]
     classes = sorted({label for _, label in rows})
     y = np.array([classes.index(label) for _, label in rows])

@@ -5,13 +5,10 @@ Target: >= 0.8. Weights are random (no ImageNet download here); the cost per ste
 Usage: python bench/bench_training.py [--per-class 80] [--size 224] [--batch 32] [--epochs 3]
 """
 
-import argparse
-
 import keras
 import numpy as np
 import tensorflow as tf
-import yaml
-from common import REPO, Run, Stopwatch, bench_images, print_table
+from common import Run, Stopwatch, image_benchmark, print_table
 
 from mribench import images
 from mribench.model import build_model
@@ -37,14 +34,7 @@ def interleaved_throughput(fits, steps, rounds, n_images):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--per-class", type=int, default=80)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
-    settings = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
-    root, rows = bench_images(args.per_class)
+    args, settings, root, rows = image_benchmark(size=224, epochs=3)
     classes = sorted({label for _, label in rows})
     y = np.array([classes.index(label) for _, label in rows])
     pixels = images.load_images(root, [p for p, _ in rows], args.size, threads=2)

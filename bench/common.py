@@ -1,5 +1,6 @@
 """What every benchmark shares: generated images, the machine's description, result files."""
 
+import argparse
 import json
 import os
 import platform
@@ -8,6 +9,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import yaml
 
 from mribench.phantoms import generate_dataset
 
@@ -29,6 +32,19 @@ def bench_images(per_class, size=512):
         (f"{label}/{p.name}", label) for label in CLASSES for p in sorted((training / label).glob("*.jpg"))
     ]
     return training, rows
+
+
+def image_benchmark(size, epochs):
+    """The image benchmarks' arguments, config.yaml's augmentation and the generated images."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-class", type=int, default=80)
+    parser.add_argument("--size", type=int, default=size)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    args = parser.parse_args()
+    augmentation = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
+    root, rows = bench_images(args.per_class)
+    return args, augmentation, root, rows
 
 
 def load_average():
