@@ -31,7 +31,8 @@ LOCAL_SCHEMES = ("file:", "data:", "about:")
 class Chromium:
     def __init__(self, timeout=60):
         self.timeout = timeout
-        self.profile = tempfile.TemporaryDirectory(prefix="mribench-chromium-")
+        # Chromium may still write to its profile while it exits: cleaning up must not fail the test.
+        self.profile = tempfile.TemporaryDirectory(prefix="mribench-chromium-", ignore_cleanup_errors=True)
         to_browser_r, self.to_browser = os.pipe()
         self.from_browser, from_browser_w = os.pipe()
         # Above 10 so that bash's 3<& and 4>& redirections cannot overwrite each other.
