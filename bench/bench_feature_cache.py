@@ -1,9 +1,9 @@
 """Feature extraction, 10 epochs, VGG16: the head trained on cached base features (the keras.io
 guide's fast workflow) against the frozen base in the training loop (mribench's default: images
 augmented in the pipeline), on the same images; time and final validation accuracy of both.
-Target: >= 8x. Small images and few of them keep it short; weights are random (no ImageNet here).
+Target: >= 8x. At the study's 224 px; weights are random (no ImageNet here).
 
-Usage: python bench/bench_feature_cache.py [--per-class 80] [--size 64] [--batch 32] [--epochs 10]
+Usage: python bench/bench_feature_cache.py [--per-class 80] [--size 224] [--batch 32] [--epochs 10]
 """
 
 import keras
@@ -16,7 +16,7 @@ from mribench.training import fit_on_cached_features, image_datasets
 
 
 def main():
-    args, settings, root, rows = image_benchmark(size=64, epochs=10)
+    args, settings, root, rows = image_benchmark(size=224, epochs=10)
     classes = sorted({label for _, label in rows})
     pixels = images.load_images(root, [p for p, _ in rows], args.size, threads=2)
     y = np.array([classes.index(label) for _, label in rows])

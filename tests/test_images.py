@@ -40,16 +40,26 @@ def test_a_pure_shift_moves_a_bright_dot_by_the_expected_pixels():
         "shift_y": tf.constant([-0.25]),  # 10 px up
         "flip": tf.constant([False]),
     }
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image,
-        transforms=images.affine_transforms(parameters, 40.0, 40.0),
-        output_shape=[40, 40],
+    out = images.resample(image, images.affine_transforms(parameters, 40.0, 40.0)).numpy()
+    assert np.unravel_index(out[0, :, :, 0].argmax(), (40, 40)) == (0, 16)
+    assert out[0, 0, 16, 0] == pytest.approx(255)
+
+
+@pytest.mark.parametrize("channels", ["grayscale", "colour"])
+def test_resampling_gives_the_kernels_pixels_for_grayscale_and_colour_batches(channels):
+    x = batch()
+    if channels == "grayscale":  # resampled as one channel
+        x = tf.repeat(x[..., :1], 3, axis=-1)
+    transforms = images.affine_transforms(images.random_parameters(6, STUDY, SEED), 24.0, 24.0)
+    expected = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=transforms,
+        output_shape=[24, 24],
         fill_value=0.0,
         interpolation="BILINEAR",
         fill_mode="CONSTANT",
-    ).numpy()
-    assert np.unravel_index(out[0, :, :, 0].argmax(), (40, 40)) == (0, 16)
-    assert out[0, 0, 16, 0] == pytest.approx(255)
+    )
+    np.testing.assert_array_equal(images.resample(x, transforms), expected)
 
 
 def test_random_parameters_stay_within_the_configured_ranges():

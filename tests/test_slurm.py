@@ -135,10 +135,10 @@ def test_tiny_workflow_on_slurm(tmp_path):
     assert len(train_jobs) == 2 and len(submitted_job_ids(workdir, "evaluate")) == 2
 
     for strategy in ("feature_extraction", "fine_tuning"):
-        host = read_json(workdir / f"results/runs/mobilenetv2_{strategy}/seed42/train.json")["host"]
-        assert host["slurm_job_id"] in train_jobs
-        assert host["cuda_visible_devices"] == "0"  # the GPU SLURM allocated to the job
-        job = show_job(host["slurm_job_id"])
+        machine = read_json(workdir / f"results/runs/mobilenetv2_{strategy}/seed42/train.json")["hardware"]
+        assert machine["slurm_job_id"] in train_jobs
+        assert machine["cuda_visible_devices"] == "0"  # the GPU SLURM allocated to the job
+        job = show_job(machine["slurm_job_id"])
         assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
     for job_id in submitted_job_ids(workdir, "evaluate"):
         assert "JOB_GRES=(null)" in show_job(job_id)  # evaluation asks for no GPU

@@ -65,3 +65,18 @@ def test_too_few_images_for_a_stratified_split():
     images = images[kept]
     with pytest.raises(DatasetError, match="notumor.*too few distinct images"):
         split_dataset(images, val_fraction=0.2, seed=1)
+
+
+def test_a_class_made_only_of_copies_of_another_class_is_named():
+    """Every notumor image is a pixel copy of a glioma image: no notumor group is left to stratify."""
+    images = audited_images()
+    training = images.folder == "Training"
+    for i in range(20):
+        glioma = training & (images.path == f"Training/glioma/glioma_{i:03d}.jpg")
+        notumor = training & (images.path == f"Training/notumor/notumor_{i:03d}.jpg")
+        images.loc[glioma | notumor, "pixel_group"] = i
+    # two glioma copies against one notumor copy in each group: glioma is each group's label
+    extra = images[training & images.label.eq("glioma")].assign(path=lambda t: t.path + ".copy.jpg")
+    images = pd.concat([images, extra], ignore_index=True)
+    with pytest.raises(DatasetError, match=r"'notumor': 0\}.*too few distinct images"):
+        split_dataset(images, val_fraction=0.2, seed=1)

@@ -114,16 +114,36 @@ def augment(images, settings, seed):
     shape = tf.shape(images)
     parameters = random_parameters(shape[0], settings, seed)
     height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
-    moved = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=affine_transforms(parameters, height, width),
-        output_shape=shape[1:3],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
+    moved = resample(images, affine_transforms(parameters, height, width))
     brightness = tf.cast(parameters["brightness"], images.dtype)  # float16 under mixed precision
     return tf.clip_by_value(moved + brightness[:, None, None, None], 0.0, 255.0)
+
+
+def resample(images, transforms):
+    """Apply one affine transform per image (bilinear, zeros outside).
+
+    The kernel interpolates every channel separately, so a batch of grayscale slices stored as RGB
+    (nearly all MRI) is resampled as one channel and copied to three: the same pixels, a third of
+    the work.
+    """
+    import tensorflow as tf
+
+    def transform(channels):
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=channels,
+            transforms=transforms,
+            output_shape=tf.shape(images)[1:3],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
+        )
+
+    grayscale = tf.reduce_all(images[..., :1] == images)
+    return tf.cond(
+        grayscale,
+        lambda: tf.broadcast_to(transform(images[..., :1]), tf.shape(images)),
+        lambda: transform(images),
+    )
 
 
 def training_dataset(images, labels, n_classes, batch_size, seed, augmentation=None, first_epoch=0):

@@ -1,6 +1,7 @@
 """How the numbers were made: code version, hardware, data checksum and per-job cost."""
 
 import hashlib
+import os
 import platform
 import subprocess
 from datetime import datetime, timedelta, timezone
@@ -37,14 +38,21 @@ def cpu_model():
 
 
 def hardware():
-    """CPU and GPU models of the machine a job runs on (GPU names as TensorFlow sees them)."""
+    """The machine a job runs on: node, CPU and GPU models (GPU names as TensorFlow sees them), and
+    the SLURM job and visible GPUs, so a cluster run can be traced back to its job."""
     import tensorflow as tf
 
     gpus = [
         tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
         for gpu in tf.config.list_physical_devices("GPU")
     ]
-    return {"host": platform.node(), "cpu": cpu_model(), "gpus": gpus}
+    return {
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "gpus": gpus,
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
 
 
 def dataset_checksum(split_csv):

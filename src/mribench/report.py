@@ -250,8 +250,11 @@ def sample_images(split_rows, dataset_dir, classes, seed):
 
 
 def training_hardware(run_dirs):
-    """The distinct machines the targets were trained on (None for runs that did not record it)."""
-    machines = {json.dumps(json.loads(Path(d, "train.json").read_text()).get("hardware")) for d in run_dirs}
+    """The distinct machines the targets were trained on (host, CPU and GPU models)."""
+    machines = set()
+    for run_dir in run_dirs:
+        hardware = json.loads(Path(run_dir, "train.json").read_text())["hardware"]
+        machines.add(json.dumps({key: hardware[key] for key in ("host", "cpu", "gpus")}))
     return [json.loads(m) for m in sorted(machines)]
 
 

@@ -26,14 +26,16 @@ def split_dataset(images, val_fraction, seed, test_overlap="keep"):
         np.where(training.pixel_group >= 0, "group" + training.pixel_group.astype(str), training.path),
         index=training.index,
     )
+    # A group of copies counts once, for the label most of its copies carry.
     group_labels = training.label.groupby(group, sort=False).agg(lambda labels: labels.mode()[0])
-    counts = group_labels.value_counts()
+    counts = group_labels.value_counts().reindex(training.label.unique(), fill_value=0)
     too_small = counts[counts * min(val_fraction, 1 - val_fraction) < 1]
     if len(too_small):
         raise DatasetError(
             f"Training classes {({label: int(n) for label, n in too_small.items()})} have too few distinct "
             f"images for a stratified split with val_fraction {val_fraction}: each class needs at least one "
-            "image on both sides; add images or change dataset.val_fraction"
+            "image on both sides (copies of one image count once, for the label most copies carry; "
+            "results/data/audit.csv lists them); add images or change dataset.val_fraction"
         )
     _, val_groups = train_test_split(
         group_labels.index, test_size=val_fraction, stratify=group_labels, random_state=seed

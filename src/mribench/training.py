@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import platform
 import shutil
 from pathlib import Path
@@ -175,7 +174,6 @@ def train_target(
         "deterministic": training["deterministic"],
         "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
-        "host": host_record(),
         "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
@@ -274,16 +272,6 @@ def head_model(model, pooled):
     for layer in model.layers[model.layers.index(pooled) + 1 :]:
         x = layer(x)
     return keras.Model(inputs, x, name=f"{model.name}_head")
-
-
-def host_record():
-    """Where the job ran: the node, the SLURM job if any, and the GPUs TensorFlow saw."""
-    return {
-        "node": platform.node(),
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "gpus": [gpu.name for gpu in tf.config.list_physical_devices("GPU")],
-    }
 
 
 def library_versions():
