@@ -152,15 +152,21 @@ def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans,
         assert prediction["gradcam"].startswith(str(tmp_path / "cams" / "with_corrupt"))
 
 
+def edited_model_copy(model_path, copy_path, edit_metadata):
+    """Copy a model.keras archive with its mribench.json replaced by `edit_metadata(text)`,
+    or left out where that returns None."""
+    with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(copy_path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "mribench.json":
+                data = edit_metadata(data)
+            if data is not None:
+                out.writestr(item, data)
+
+
 def test_model_without_mribench_metadata_is_refused(trained_model, scans, tmp_path):
     stripped = tmp_path / "plain.keras"
-    with (
-        zipfile.ZipFile(trained_model / "run" / "model.keras") as source,
-        zipfile.ZipFile(stripped, "w") as out,
-    ):
-        for item in source.infolist():
-            if item.filename != "mribench.json":
-                out.writestr(item, source.read(item))
+    edited_model_copy(trained_model / "run" / "model.keras", stripped, lambda metadata: None)
     result = mribench_cli("predict", scans, "--model", stripped)
     assert result.returncode == 2
     assert f"{stripped} has no mribench metadata" in result.stderr
@@ -169,15 +175,11 @@ def test_model_without_mribench_metadata_is_refused(trained_model, scans, tmp_pa
 
 def test_metadata_that_contradicts_the_network_is_refused(trained_model, scans, tmp_path):
     altered = tmp_path / "altered.keras"
-    with (
-        zipfile.ZipFile(trained_model / "run" / "model.keras") as source,
-        zipfile.ZipFile(altered, "w") as out,
-    ):
-        for item in source.infolist():
-            data = source.read(item)
-            if item.filename == "mribench.json":
-                data = json.dumps(json.loads(data) | {"image_size": 64})
-            out.writestr(item, data)
+    edited_model_copy(
+        trained_model / "run" / "model.keras",
+        altered,
+        lambda metadata: json.dumps(json.loads(metadata) | {"image_size": 64}),
+    )
     result = mribench_cli("predict", scans, "--model", altered)
     assert result.returncode == 2
     assert "metadata says 64x64" in result.stderr
