@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
@@ -63,6 +63,7 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
     }
 
 
+@pytest.mark.backends
 def test_every_output_exists_and_is_consistent(tiny_run):
     split = pd.read_csv(tiny_run / "results/data/split.csv")
     assert list(split.columns[:4]) == ["path", "label", "split", "sha256"]
@@ -95,6 +96,8 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         train = read_json(run / "train.json")
         assert train["model_bytes"] == (run / "model.keras").stat().st_size
         assert train["seed"] == 42 and train["deterministic"] is True
+        assert train["backend"]["name"] == read_json(run / "metrics.json")["backend"]["name"] == BACKEND
+        assert train["versions"]["keras backend"] == BACKEND and BACKEND in train["versions"]
         history = pd.read_csv(run / "history.csv")
         expected_stages = ["feature_extraction"] + (["fine_tuning"] if "fine_tuning" in target else [])
         assert list(history.stage.unique()) == expected_stages
@@ -115,6 +118,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert f'id="{model}-{strategy}-42"' in html
 
 
+@pytest.mark.backends
 def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     fe = read_json(tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42/train.json")
     ft = read_json(tiny_run / "results/runs/mobilenetv2_fine_tuning/seed42/train.json")

@@ -4,8 +4,8 @@ Keras reads KERAS_BACKEND once, when it is first imported, and JAX reads its XLA
 starts; so every script calls `select` before it imports anything that imports Keras.
 """
 
+import importlib
 import importlib.metadata
-import importlib.util
 import os
 import sys
 
@@ -60,7 +60,11 @@ def version():
 
 def tensorflow_available():
     """Whether TensorFlow can be imported here (SavedModel, TFLite and TensorBoard need it)."""
-    return importlib.util.find_spec("tensorflow") is not None
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def gpus():
