@@ -132,3 +132,19 @@ export_target(out / "model.keras", {{"model": "vgg16", "strategy": "fine_tuning"
     assert export["formats"] == [] and "needs TensorFlow, which is not installed" in export["skipped"]
     assert json.loads((out / "train.json").read_text())["backend"]["name"] == "jax"
     assert list(pd.read_csv(out / "history.csv").stage.unique()) == ["feature_extraction", "fine_tuning"]
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_make_setup_installs_the_cuda_build_where_nvidia_smi_lists_a_gpu(tmp_path, listed):
+    env = fake_nvidia_smi(tmp_path) if listed else {"PATH": "/usr/bin:/bin"}
+    plan = subprocess.run(
+        ["make", "-n", "setup", f"VENV={tmp_path / 'venv'}"], capture_output=True, text=True, cwd=REPO,
+        env=os.environ | env,
+    ).stdout  # fmt: skip
+    assert ("tensorflow[and-cuda]==2.21.0" in plan) is listed
+    assert ("pip uninstall --quiet -y tensorflow-cpu" in plan) is listed
+    forced = subprocess.run(
+        ["make", "-n", "setup", f"VENV={tmp_path / 'venv'}", "GPU=1", "BACKEND=jax"],
+        capture_output=True, text=True, cwd=REPO, env=os.environ | env,
+    ).stdout  # fmt: skip
+    assert '"jax[cuda12]==0.10.2"' in forced and "tensorflow-cpu" not in forced.split("requirements.lock")[1]

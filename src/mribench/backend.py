@@ -138,7 +138,7 @@ def check_gpu_is_used(in_use):
         )
     else:
         cause = f"the installed jaxlib ({version()['version']}) has no CUDA plugin or finds no CUDA device"
-        fix = 'run `make setup GPU=1` (it installs jax[cuda13]), or pip install "jax[cuda13]" yourself'
+        fix = 'run `make setup GPU=1` (it installs jax[cuda12]; JAX_CUDA=cuda13 for CUDA 13 drivers)'
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     if hidden is not None:
         cause += f" (CUDA_VISIBLE_DEVICES={hidden!r})"
