@@ -107,10 +107,10 @@ def test_the_evaluation_batches_keep_file_order_and_pixels():
     batches = pipeline.EvaluationBatches(x, y, 3, 4)
     assert batches.num_batches == 3
     parts = [batches[i] for i in range(3)]
-    np.testing.assert_array_equal(np.concatenate([a for a, _ in parts]), x.astype(np.float32))
+    np.testing.assert_array_equal(np.concatenate([a for a, _ in parts]), x)
     np.testing.assert_array_equal(np.concatenate([b for _, b in parts]).argmax(1), y)
     unlabelled = pipeline.EvaluationBatches(x, batch_size=4)
-    np.testing.assert_array_equal(unlabelled[2][0], x[8:].astype(np.float32))
+    np.testing.assert_array_equal(unlabelled[2][0], x[8:])
 
 
 def test_augmentation_in_the_model_trains_and_is_inactive_at_inference(tmp_path):
