@@ -107,7 +107,9 @@ def write_split(dataset, split_csv, classes, val_fraction, seed):
     ]
     table = pd.DataFrame(rows)
     training = table[table.folder == "Training"]
-    train, val = train_test_split(training.index, test_size=val_fraction, stratify=training.label, random_state=seed)
+    train, val = train_test_split(
+        training.index, test_size=val_fraction, stratify=training.label, random_state=seed
+    )
     table["split"] = "test"
     table.loc[train, "split"], table.loc[val, "split"] = "train", "val"
     table["train_twin"] = ""
@@ -119,7 +121,9 @@ def pipeline_speed(split_csv, dataset, classes, image_size, batch_size, processe
     train = split.read_split(split_csv, "train")
     pixels = images.load_images(dataset, train.path, image_size, threads=processes)
     labels = train.label.map(classes.index).to_numpy()
-    augmentation = None if backend.gpus() else yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
+    augmentation = (
+        None if backend.gpus() else yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
+    )
     stream = pipeline.TrainingBatches(pixels, labels, len(classes), batch_size, 0, augmentation)
     from keras.src.trainers.data_adapters import get_data_adapter  # the adapter fit() itself uses
 
@@ -140,10 +144,17 @@ def main():
     started = time.perf_counter()
     shutil.rmtree(dataset, ignore_errors=True)
     phantoms.generate_dataset(
-        dataset, classes, args.train_per_class, args.test_per_class, args.phantom_size, processes=args.processes
+        dataset,
+        classes,
+        args.train_per_class,
+        args.test_per_class,
+        args.phantom_size,
+        processes=args.processes,
     )
     generate_seconds = time.perf_counter() - started
-    write_split(dataset, split_csv, classes, config["dataset"]["val_fraction"], config["dataset"]["split_seed"])
+    write_split(
+        dataset, split_csv, classes, config["dataset"]["val_fraction"], config["dataset"]["split_seed"]
+    )
     print(f"generated {len(pd.read_csv(split_csv))} phantoms in {generate_seconds:.1f} s", flush=True)
 
     training = config["training"] | {"backend": "jax"}
@@ -171,7 +182,11 @@ def main():
             start = None
             if strategy == "fine_tuning":
                 first = args.out / "runs" / f"{model}_feature_extraction"
-                start = {"model": first / "model.keras", "history": first / "history.csv", "train": first / "train.json"}
+                start = {
+                    "model": first / "model.keras",
+                    "history": first / "history.csv",
+                    "train": first / "train.json",
+                }
             job_started = time.monotonic()
             train_target(
                 strategy, model, 42, settings, split_csv, dataset, run / "model.keras", run / "history.csv",

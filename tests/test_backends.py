@@ -38,8 +38,7 @@ def test_a_model_trained_on_one_backend_predicts_the_same_on_the_other(trained_m
     pixels = images.load_images(trained_model / "dataset", val.path, 32).astype("float32")
     np.save(tmp_path / "pixels.npy", pixels)
     here = keras.models.load_model(model_path, safe_mode=True).predict(pixels, verbose=0)
-    run_python(
-        f"""
+    run_python(f"""
 from mribench import backend
 backend.select({OTHER_BACKEND!r})
 import keras, numpy as np
@@ -47,8 +46,7 @@ import mribench.model  # registers its layers
 assert keras.backend.backend() == {OTHER_BACKEND!r}
 model = keras.models.load_model({str(model_path)!r}, safe_mode=True)
 np.save({str(tmp_path / "there.npy")!r}, model.predict(np.load({str(tmp_path / "pixels.npy")!r}), verbose=0))
-"""
-    )
+""")
     there = np.load(tmp_path / "there.npy")
     assert here.std(axis=0).max() > 1e-3, "the model gives every image the same output: nothing compared"
     np.testing.assert_array_equal(there.argmax(axis=1), here.argmax(axis=1))
@@ -62,7 +60,9 @@ def fake_nvidia_smi(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "nvidia-smi"
-    script.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n")
+    script.write_text(
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n"
+    )
     script.chmod(0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -73,7 +73,8 @@ def test_training_stops_when_nvidia_smi_lists_a_gpu_the_backend_cannot_use(tmp_p
 from mribench import backend
 backend.select({BACKEND!r})
 from mribench.training import train_target
-settings = {{"training": {{"deterministic": True, "mixed_precision": False}}, "classes": ["a"], "image_size": 32}}
+training = {{"deterministic": True, "mixed_precision": False}}
+settings = {{"training": training, "classes": ["a"], "image_size": 32}}
 train_target("feature_extraction", "vgg16", 42, settings, "no-split.csv", "no-dataset", "m.keras", "h.csv",
              "t.json", "tb", threads=1)
 """
@@ -93,7 +94,9 @@ def test_the_backend_cannot_change_once_keras_runs():
     import keras
 
     backend.select(keras.backend.backend())  # the same one: fine
-    with pytest.raises(backend.BackendError, match=f"already runs on {BACKEND}.*KERAS_BACKEND={OTHER_BACKEND}"):
+    with pytest.raises(
+        backend.BackendError, match=f"already runs on {BACKEND}.*KERAS_BACKEND={OTHER_BACKEND}"
+    ):
         backend.select(OTHER_BACKEND)
     with pytest.raises(backend.BackendError, match="unknown Keras backend 'torch'"):
         backend.select("torch")

@@ -198,7 +198,9 @@ def test_generating_in_several_processes_writes_the_same_files(tmp_path):
     import hashlib
 
     def digests(root):
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.jpg")}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.jpg")
+        }
 
     generate_dataset(tmp_path / "one", ["glioma", "notumor"], 3, 2, image_size=48)
     generate_dataset(tmp_path / "two", ["glioma", "notumor"], 3, 2, image_size=48, processes=2)

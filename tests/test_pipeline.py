@@ -114,7 +114,9 @@ def test_the_evaluation_batches_keep_file_order_and_pixels():
 
 
 def test_augmentation_in_the_model_trains_and_is_inactive_at_inference(tmp_path):
-    model = build_model("mobilenetv2", 3, 32, None, dense_units=8, augmentation={"settings": STUDY, "seed": 1})
+    model = build_model(
+        "mobilenetv2", 3, 32, None, dense_units=8, augmentation={"settings": STUDY, "seed": 1}
+    )
     x = batch(n=4, size=32)
     layer = model.get_layer("augmentation")
     assert not np.allclose(ops.convert_to_numpy(layer(x, training=True)), x)

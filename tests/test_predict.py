@@ -49,7 +49,15 @@ def test_version_and_help():
     top = mribench_cli("--help")
     assert top.returncode == 0 and "predict" in top.stdout and "not a medical device" in top.stdout
     sub = mribench_cli("predict", "--help")
-    for option in ("--model", "--format", "--gradcam", "--batch-size", "--backend", "--verbose", "IMAGE_OR_FOLDER"):
+    for option in (
+        "--model",
+        "--format",
+        "--gradcam",
+        "--batch-size",
+        "--backend",
+        "--verbose",
+        "IMAGE_OR_FOLDER",
+    ):
         assert option in sub.stdout
 
 

@@ -113,7 +113,9 @@ def configure(seed, deterministic, threads):
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
         except RuntimeError:  # TensorFlow already runs in this process (a caller other than the workflow)
-            print(f"TensorFlow is already initialised: its thread pools stay as they are, not {threads} threads")
+            print(
+                f"TensorFlow is already initialised: its thread pools stay as they are, not {threads} threads"
+            )
         for gpu in tf.config.list_physical_devices("GPU"):
             # Two jobs sharing a GPU would otherwise fail: TensorFlow reserves all of its memory.
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -133,12 +135,12 @@ def check_gpu_is_used(in_use):
         fix = (
             "run `make setup GPU=1` (it installs tensorflow[and-cuda] in place of tensorflow-cpu)"
             if build == "tensorflow-cpu"
-            else "check that its CUDA libraries match the driver (python -c \"import tensorflow as tf; "
+            else 'check that its CUDA libraries match the driver (python -c "import tensorflow as tf; '
             "print(tf.config.list_physical_devices('GPU'))\" says why)"
         )
     else:
         cause = f"the installed jaxlib ({version()['version']}) has no CUDA plugin or finds no CUDA device"
-        fix = 'run `make setup GPU=1` (it installs jax[cuda12]; JAX_CUDA=cuda13 for CUDA 13 drivers)'
+        fix = "run `make setup GPU=1` (it installs jax[cuda12]; JAX_CUDA=cuda13 for CUDA 13 drivers)"
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     if hidden is not None:
         cause += f" (CUDA_VISIBLE_DEVICES={hidden!r})"

@@ -47,7 +47,9 @@ class Augmentation(layers.Layer):
     def call(self, images_batch, training=None):
         if not training:
             return images_batch
-        draws = keras.random.uniform((keras.ops.shape(images_batch)[0], 6), -1.0, 1.0, seed=self.seed_generator)
+        draws = keras.random.uniform(
+            (keras.ops.shape(images_batch)[0], 6), -1.0, 1.0, seed=self.seed_generator
+        )
         return pipeline.augment(images_batch, draws, self.settings)
 
     def get_config(self):

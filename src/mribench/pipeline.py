@@ -106,7 +106,9 @@ class TrainingBatches(keras.utils.PyDataset):
         super().__init__(workers=WORKERS, max_queue_size=QUEUE)
         self.images, self.labels, self.n_classes = images, labels, n_classes
         self.batch_size, self.seed = batch_size, seed
-        self.augmentation = None if augmentation is None or augmentation_is_identity(augmentation) else augmentation
+        self.augmentation = (
+            None if augmentation is None or augmentation_is_identity(augmentation) else augmentation
+        )
         self.steps_per_epoch = math.ceil(len(images) / batch_size)
         self.first_step = first_epoch * self.steps_per_epoch
 
@@ -118,7 +120,9 @@ class TrainingBatches(keras.utils.PyDataset):
         step = self.first_step + index
         epoch, batch = divmod(step, self.steps_per_epoch)
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
-        x, y = read_batch(self.images, self.labels, self.n_classes, order[batch * self.batch_size :][: self.batch_size])
+        x, y = read_batch(
+            self.images, self.labels, self.n_classes, order[batch * self.batch_size :][: self.batch_size]
+        )
         if self.augmentation is not None:
             draws = augmentation_draws(self.seed, step, len(x))
             x = ops.convert_to_numpy(augment(x.astype("float32"), draws, self.augmentation))

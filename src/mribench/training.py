@@ -88,7 +88,9 @@ def build_or_load_model(strategy, base_name, seed, settings, data, weights, star
         workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
         return model, workflow
 
-    workflow = "cached_features" if training[strategy]["cache_features"] else augmentation_place(training, gpus)
+    workflow = (
+        "cached_features" if training[strategy]["cache_features"] else augmentation_place(training, gpus)
+    )
     model = build_model(
         base_name,
         len(classes),
@@ -105,7 +107,9 @@ def build_or_load_model(strategy, base_name, seed, settings, data, weights, star
     return model, workflow
 
 
-def fit_stage(model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard):
+def fit_stage(
+    model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard
+):
     """Fit one stage with the study's callbacks, resumable epoch by epoch; returns the
     ResumableTraining callback, which holds the stage's history and time."""
     training = settings["training"]
@@ -139,7 +143,9 @@ def fit_stage(model, workflow, data, settings, seed, compile_settings, fingerpri
     )
     val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
     # the stream shuffles itself, per epoch and seed
-    model.fit(train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings)
+    model.fit(
+        train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
+    )
     return resumable
 
 
@@ -274,7 +280,9 @@ def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings,
     features_of = keras.Model(model.input, pooled.output)
     features, targets = {}, {}
     for part, (pixels, labels) in data.items():
-        features[part] = features_of.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
+        features[part] = features_of.predict(
+            pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0
+        )
         targets[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
     head.compile(**compile_settings)
