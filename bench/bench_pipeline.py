@@ -36,9 +36,13 @@ def keras_layers(settings, seed):
     return keras.Sequential(steps)
 
 
+ADAPTERS = []  # of the PyDatasets being read: their worker threads stop at the end of each turn
+
+
 def as_fit_reads_it(stream):
     """The tf.data dataset Keras' `fit` makes of a PyDataset on the TensorFlow backend."""
-    return get_data_adapter(stream).get_tf_dataset()
+    ADAPTERS.append(get_data_adapter(stream))
+    return ADAPTERS[-1].get_tf_dataset()
 
 
 def interleaved(pipelines, n_batches, rounds):
@@ -58,6 +62,8 @@ def interleaved(pipelines, n_batches, rounds):
                     for _ in range(n_batches):
                         seen[name] += len(next(batches)[0])
             seconds[name] += watch.seconds
+            while ADAPTERS:  # as fit() does at the end of an epoch
+                ADAPTERS.pop().on_epoch_end()
     return seconds, seen
 
 
