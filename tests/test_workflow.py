@@ -1,4 +1,4 @@
-"""The real Snakemake workflow, end to end on the tiny preset, and its rebuild-only-what-changed planning."""
+"""The real Snakemake workflow, end to end on the tiny preset (its re-runs: tests/test_rebuild.py)."""
 
 import json
 
@@ -125,46 +125,6 @@ def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     assert ft["stages"][0] == fe["stages"][0]
     assert ft["trainable_params"] > fe["trainable_params"]
     assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
-
-
-def test_rerun_with_nothing_changed_does_nothing(tiny_run):
-    assert planned_jobs(run_snakemake(tiny_run, "-n")) == {}
-
-
-def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
-    changed = write_yaml(
-        tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
-    )
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 2,
-        "evaluate": 2,
-        "gradcam": 2,
-        "stats": 1,
-        "report": 1,
-        "model_card": 6,  # every card shows its intervals from the shared stats.json
-        "all": 1,
-    }
-    outputs = [
-        line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
-    ]
-    assert any("results/runs/mobilenetv2_fine_tuning/seed42/model.keras" in line for line in outputs)
-    retrained = [line for line in outputs if "MODEL_CARD.md" not in line]  # cards show the shared stats
-    assert not any("results/runs/vgg16" in line or "results/runs/resnet50v2" in line for line in retrained)
-
-
-def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
-    changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 6,
-        "evaluate": 6,
-        "gradcam": 6,
-        "stats": 1,
-        "report": 1,
-        "model_card": 6,
-        "all": 1,
-    }
 
 
 def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
