@@ -118,7 +118,9 @@ REBUILDS = {
     "augmentation.horizontal_flip": Rebuild(False, EVERY_TARGET, TRAINING),
     "augmentation.brightness": Rebuild(0.2, EVERY_TARGET, TRAINING),
     "training.backend": Rebuild(
-        "jax", EVERY_TARGET, TRAINING + "; evaluation, Grad-CAM and export run on it (export: without TensorFlow)"
+        "jax",
+        EVERY_TARGET,
+        TRAINING + "; evaluation, Grad-CAM and export run on it (export: without TensorFlow)",
     ),
     "training.batch_size": Rebuild(4, EVERY_TARGET, TRAINING + "; evaluation reads it too"),
     "training.dense_units": Rebuild(128, EVERY_TARGET, FEATURE_EXTRACTION),

@@ -76,7 +76,7 @@ def test_models_are_loaded_in_safe_mode_only():
         (path.name, line)
         for path in (REPO / "src" / "mribench").rglob("*.py")
         for line in path.read_text().splitlines()
-        if "load_model(" in line
+        if "models.load_model(" in line
     ]
     assert calls
     for name, line in calls:
