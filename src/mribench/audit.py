@@ -118,7 +118,7 @@ def scan_files(root, classes):
             else:
                 row |= {"status": "ok", "reason": ""}
             rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS).astype({c: object for c in TEXT_COLUMNS})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({c: object for c in [*TEXT_COLUMNS, "multi_frame"]})
 
 
 def is_system_file(parts):
@@ -261,7 +261,7 @@ def summarise(files, classes, on_invalid, near_distance, max_pixels=None, obtain
         "counts": {folder: counts.loc[folder].astype(int).to_dict() for folder in SPLITS},
         "formats": Counter(valid.format),
         "modes": Counter(valid["mode"]),
-        "bit_depths": {str(bits): n for bits, n in sorted(Counter(valid.bit_depth).items())},
+        "bit_depths": {str(int(bits)): n for bits, n in sorted(Counter(valid.bit_depth).items())},
         "multi_frame": int(valid.multi_frame.astype(bool).sum()),
         "links": {
             "resolved": sum(link["action"] == "resolved" for link in obtained["links"]) if obtained else 0,
