@@ -335,6 +335,26 @@ def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
     assert "Training/glioma/truncated.jpg" in html and "unknown class folder" in html
     assert "dropped from the test set itself (2 images)" in html
     assert "<tr><td>glioma</td><td>4</td>\n<td>1</td><td>1</td><td>1</td><td>2</td></tr>" in html
+    assert "bits per sample: 8 18" in html and "left out when obtaining" not in html
+
+
+def test_the_report_section_lists_the_links_left_out(tmp_path):
+    from mribench.sources import obtain_dataset
+
+    source = kaggle_folder(tmp_path / "src")
+    (source / "Training" / "glioma" / "loop").symlink_to("..")
+    (source / "Training" / "glioma" / "copy.jpg").symlink_to("ok0.jpg")
+    obtained = obtain_dataset(tmp_path / "dataset", {"source": "path", "path": str(source)})
+    _, summary = audit_dataset(tmp_path / "dataset", CLASSES, "error", near_distance=4, obtained=obtained)
+    assert summary["links"]["resolved"] == 1
+    template = jinja2.Environment(
+        loader=jinja2.PackageLoader("mribench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    ).get_template("audit.html.j2")
+    html = template.render(audit=json.loads(json.dumps(summary)), test_overlap="keep", dropped=0)
+    assert "1 links resolved inside the source folder" in html
+    assert '<tr><td>Training/glioma/loop</td><td class="text">..</td><td class="text">a link loop' in html
 
 
 @pytest.mark.parametrize(

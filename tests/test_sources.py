@@ -201,6 +201,12 @@ def test_a_zip_never_writes_through_its_own_links(tmp_path):
     ]
 
 
+def test_a_source_folder_holding_the_results_is_not_copied_into_itself(tmp_path):
+    source = kaggle_tree(tmp_path)
+    obtain_dataset(tmp_path / "results" / "dataset", {"source": "path", "path": str(source)})
+    assert layout(tmp_path / "results" / "dataset") == EXPECTED
+
+
 def test_special_files_are_left_out_without_reading_them(tmp_path):
     source = kaggle_tree(tmp_path / "src")
     os.mkfifo(source / "Training" / "glioma" / "pipe.jpg")  # reading it would wait for ever

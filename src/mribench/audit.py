@@ -226,7 +226,7 @@ def invalid_message(invalid, root, obtained=None):
 
 def rerun_hint(obtained):
     """The workflow works on a copy of the user's folder: after fixing the folder, copy it again."""
-    if obtained is None or obtained["kind"] is None:
+    if obtained is None or obtained["source"] != "path":
         return ""
     return (
         f" (in {obtained['origin']}; results/data/dataset is a copy of it, so then run again with "

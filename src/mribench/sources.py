@@ -191,6 +191,7 @@ def copy_tree(root, boundary, dest, transfer, record):
     """Copy the folder `root` to `dest` with `transfer(source_file, dest_file)`, resolving links that
     stay inside `boundary` and leaving out the others and special files (listed in `record`)."""
     boundary = Path(os.path.realpath(boundary))
+    staging = Path(os.path.realpath(dest.parent))  # inside the source when results/ is: never copied
 
     def walk(folder, relative, ancestors):
         """`folder`: the real path to read; `relative`: where it goes under dest; `ancestors`: the
@@ -208,6 +209,8 @@ def copy_tree(root, boundary, dest, transfer, record):
                 real = resolve_link(entry.path, boundary, ancestors, record, place)
                 if real is None:
                     continue
+            if real == staging:
+                continue
             if real.is_dir():
                 if real in ancestors:  # a real folder reached again through a link above it
                     note_link(
