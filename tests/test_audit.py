@@ -362,6 +362,8 @@ def test_the_report_section_lists_the_links_left_out(tmp_path):
     [
         ("audit", "on_invalid", "ignore"),
         ("audit", "near_duplicate_distance", 65),
+        ("audit", "max_image_pixels", 100_000_000),  # above Pillow's own limit, which readers decode with
+        ("audit", "max_image_pixels", 0),
         ("dedup", "test_overlap", "yes"),
     ],
 )
