@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, ImageOps
 
 # Bits per sample of each mode as Pillow holds it; a file may store fewer (see bit_depth).
 MODE_BITS = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
@@ -106,8 +106,6 @@ def upright(image):
     orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
     if orientation == 1:
         return image  # no copy: the common case stays as fast as before
-    from PIL import ImageOps
-
     return ImageOps.exif_transpose(image)
 
 
