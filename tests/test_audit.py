@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, bomb_png
 from PIL import Image
 
 from mribench.audit import AuditError, audit_dataset, write_audit
@@ -423,8 +423,6 @@ def test_the_audit_records_each_files_mode_and_bit_depth_and_counts_them(tmp_pat
 
 
 def test_a_decompression_bomb_and_an_image_over_the_pixel_limit_are_invalid_files(tmp_path):
-    from test_decoding import bomb_png
-
     root = kaggle_folder(tmp_path, {"Training/glioma/big.png": Image.new("L", (100, 100))})
     bomb_png(root / "Training" / "glioma" / "bomb.png")
     files, summary = audit_dataset(root, CLASSES, "skip", near_distance=4, max_pixels=5000)

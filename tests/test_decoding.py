@@ -2,11 +2,10 @@
 shows, high-bit-depth images scaled from their own range, and unusable files give a reason."""
 
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
+from conftest import bomb_png
 from PIL import Image
 
 from mribench import images
@@ -170,22 +169,6 @@ def test_the_exif_orientation_is_applied(tmp_path):
     path = saved(tmp_path, Image.fromarray(wide), "PNG", exif=exif)
     picture = np.asarray(decode(path).picture)
     assert picture.shape == (4, 2) and picture[0, 1] == 255  # upright: the corner is now top right
-
-
-def bomb_png(path, side=40000):
-    """A side x side one-bit PNG of zeros, written row by row with zlib (about 200 KB on disk)."""
-    row = bytes(1 + side // 8)  # filter byte and the row's bits
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
-    )
-    return path
 
 
 def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path):
