@@ -21,7 +21,7 @@ So a file the audit accepted is decoded the same way everywhere, whatever its mo
 
 A file that cannot give a picture raises UnusableImage with a reason (never a Pillow exception),
 including an image with more pixels than the limit, checked from its header before its pixels are
-decoded: a 40000 x 40000 PNG of zeros is 200 KB on disk and 1.6 GB decoded.
+decoded: a 40000 x 40000 PNG of zeros is 194 KB on disk and 1.6 GB decoded.
 """
 
 import functools
