@@ -103,6 +103,7 @@ def start_snakemake(workdir, configfiles):
     )
 
 
+@pytest.mark.backends
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumable = write_yaml(tmp_path / "resumable.yaml", RESUMABLE)
     configfiles = (TINY, resumable)
