@@ -1,7 +1,9 @@
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,22 @@ def imagenet_weights_standin(path, name, image_size, seed):
 def assert_same_weights(layer, expected):
     for loaded, original in zip(layer.weights, expected.weights, strict=True):
         np.testing.assert_array_equal(loaded.numpy(), original.numpy())
+
+
+def bomb_png(path, side=40000):
+    """A side x side one-bit PNG of zeros, written row by row with zlib (about 194 KB on disk)."""
+    row = bytes(1 + side // 8)  # filter byte and the row's bits
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
 
 
 def read_json(path):

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, bomb_png
 from PIL import Image
 
 import mribench
@@ -162,6 +162,9 @@ def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans,
     shutil.copytree(scans, folder)
     (folder / "glioma" / "truncated.jpg").write_bytes(next((folder / "glioma").iterdir()).read_bytes()[:200])
     (folder / "notes.txt").write_text("not an image")
+    bomb_png(folder / "glioma" / "bomb.png")
+    slice_16 = np.random.default_rng(0).integers(0, 4096, (40, 40)).astype(np.uint16)
+    Image.fromarray(slice_16).save(folder / "glioma" / "slice16.png")  # predicted, its overlay drawn
     result = mribench_cli(
         "predict", folder, "--model", trained_model / "run" / "model.keras", "--format", "json",
         "--gradcam", tmp_path / "cams",
@@ -169,11 +172,14 @@ def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans,
     assert result.returncode == 1
     document = json.loads(result.stdout)
     skipped = sorted(s["file"] for s in document["skipped"])
-    assert skipped == sorted([str(folder / "glioma" / "truncated.jpg"), str(folder / "notes.txt")])
+    assert skipped == sorted(
+        str(folder / name) for name in ("glioma/truncated.jpg", "notes.txt", "glioma/bomb.png")
+    )
     for name in skipped:
         assert f"skipped {name}" in result.stderr
+    assert "UnusableImage: too large" in next(s["reason"] for s in document["skipped"] if "bomb" in s["file"])
     readable = [p for p in scans.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    assert len(document["predictions"]) == len(readable)
+    assert len(document["predictions"]) == len(readable) + 1
     for prediction in document["predictions"]:
         overlay = Image.open(prediction["gradcam"])
         assert overlay.size == Image.open(prediction["file"]).size

@@ -109,6 +109,7 @@ REBUILDS = {
     "dataset.split_seed": Rebuild(7, FROM_SPLIT, "the split reads it"),
     "audit.on_invalid": Rebuild("skip", FROM_AUDIT, "the audit reads it"),
     "audit.near_duplicate_distance": Rebuild(2, FROM_AUDIT, "the audit reads it"),
+    "audit.max_image_pixels": Rebuild(8_000_000, FROM_AUDIT, "the audit reads it"),
     "dedup.test_overlap": Rebuild("drop", FROM_SPLIT, "the split reads it"),
     "seeds": Rebuild([SEED, 7], retrained(TARGETS, seed=7), "a new seed adds its targets, nothing else"),
     "image_size": Rebuild(40, EVERY_TARGET, TRAINING),

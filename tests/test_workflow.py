@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from PIL import Image
 
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
@@ -132,6 +133,8 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
     generate_dataset(dataset, KNOWN_CLASSES, train_per_class=5, test_per_class=2, image_size=32)
     (dataset / "Testing/glioma/broken.jpg").write_bytes(b"")
     (dataset / "Training/.DS_Store").write_bytes(b"\0")
+    Image.new("L", (64, 64)).save(dataset / "Training/glioma/large.png")  # 4,096 pixels
+    (dataset / "Training/glioma/loop").symlink_to("..")
     source = {"dataset": {"source": "path", "path": str(dataset)}}
     failed = run_snakemake(
         tmp_path,
@@ -140,13 +143,23 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
         check=False,
     )
     assert failed.returncode != 0
-    assert "Testing/glioma/broken.jpg: empty file" in (tmp_path / "logs/audit/audit.log").read_text()
+    assert (
+        f"  {dataset}/Testing/glioma/broken.jpg: empty file"
+        in (tmp_path / "logs/audit/audit.log").read_text()
+    )
+    log = (tmp_path / "logs/obtain_dataset/obtain_dataset.log").read_text()
+    assert f"left out link {dataset}/Training/glioma/loop -> ..: a link loop" in log
+    assert read_json(tmp_path / "results/data/obtained.json")["links"][0]["path"] == "Training/glioma/loop"
 
-    skip = write_yaml(tmp_path / "b.yaml", source | {"audit": {"on_invalid": "skip"}})
-    run_snakemake(tmp_path, "results/data/split.csv", configfiles=(TINY, skip))
+    skip = {"audit": {"on_invalid": "skip", "max_image_pixels": 4000}}  # the phantoms have 1,024
+    run_snakemake(
+        tmp_path, "results/data/split.csv", configfiles=(TINY, write_yaml(tmp_path / "b.yaml", source | skip))
+    )
     assert "Testing/glioma/broken.jpg" not in set(pd.read_csv(tmp_path / "results/data/split.csv").path)
     audit = read_json(tmp_path / "results/data/audit.json")
-    assert audit["files"] == {"scanned": 30, "valid": 28, "invalid": 1, "ignored": 1}
+    assert audit["files"] == {"scanned": 31, "valid": 28, "invalid": 2, "ignored": 1}
+    assert audit["invalid"]["by_reason"] == {"empty file": 1, "too large": 1}
+    assert audit["links"]["left_out"][0]["reason"] == "a link loop: it points to a folder that contains it"
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")
