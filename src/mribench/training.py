@@ -1,4 +1,4 @@
-"""Train one target: feature extraction from scratch, or fine-tuning from the feature-extraction model."""
+"""Train one target: feature extraction, fine-tuning from the feature-extraction model, or from scratch."""
 
 import json
 import math
@@ -47,8 +47,9 @@ def train_target(
         split_csv, dataset_dir, classes, settings["image_size"], threads, Path(out_model).parent
     )
 
-    if strategy == "feature_extraction":
-        workflow = "cached_features" if stage["cache_features"] else augmentation_place(training, gpu)
+    if strategy in ("feature_extraction", "from_scratch"):
+        from_scratch = strategy == "from_scratch"  # random base, every layer trained: no cached features
+        workflow = "cached_features" if stage.get("cache_features") else augmentation_place(training, gpu)
         model = build_model(
             base_name,
             len(classes),
@@ -59,8 +60,9 @@ def train_target(
             augmentation=(
                 {"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None
             ),
+            from_scratch=from_scratch,
         )
-        if settings["model"]["weights"] == "none":
+        if settings["model"]["weights"] == "none" and not from_scratch:
             train_images = data["train"][0]
             sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
             calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))
