@@ -41,8 +41,8 @@ def test_from_scratch_trains_every_layer_with_batch_norm_in_training_mode():
     )
     for model, updated in ((scratch, True), (frozen, False)):
         before = batch_norm_means(model)
-        model(images, training=True)
-        changed = [not np.allclose(a, b) for a, b in zip(before, batch_norm_means(model), strict=True)]
+        model(images, training=True)  # momentum 0.999: some statistics move by only 1e-10
+        changed = [np.any(a != b) for a, b in zip(before, batch_norm_means(model), strict=True)]
         assert all(changed) if updated else not any(changed)
 
 
@@ -78,12 +78,14 @@ def test_from_scratch_needs_no_weights_and_equal_budget_gives_fine_tuning_its_ow
     result = run_snakemake(tmp_path, "-n", configfiles=(equal,))
     jobs = planned_jobs(result)
     assert jobs["train"] == 2 and jobs["train_fine_tuning_start"] == 1
-    start = "results/runs/vgg16_fine_tuning/seed42/start/feature_extraction/model.keras"
-    inputs = [line for line in result.stdout.splitlines() if line.strip().startswith("input:")]
-    assert any(start in line for line in inputs)
-    assert not any(
-        "vgg16_feature_extraction/seed42/model.keras" in line and "split.csv" in line for line in inputs
-    )
+    lines = result.stdout.splitlines()
+    [fine_tuning_inputs] = [
+        lines[i - 1]  # a job's input line comes just before its output line
+        for i, line in enumerate(lines)
+        if line.strip().startswith("output: results/runs/vgg16_fine_tuning/seed42/model.keras")
+    ]
+    assert "results/runs/vgg16_fine_tuning/seed42/start/feature_extraction/model.keras" in fine_tuning_inputs
+    assert "vgg16_feature_extraction" not in fine_tuning_inputs
 
 
 def test_from_scratch_training_run(tmp_path):
