@@ -36,6 +36,10 @@ AVERAGED = [
     "total_epochs",
     "image_passes",
 ]
+# Counts in summary.csv, which the shortcut baselines leave empty.
+INTEGER_COLUMNS = [
+    "model_bytes", "total_params", "trainable_params", "epochs_run", "total_epochs", "image_passes",
+]  # fmt: skip
 # Source signatures per class in the data section: this many of the commonest image sizes, the rest as one.
 COMMON_SIZES = 6
 
@@ -138,7 +142,10 @@ def write_report(
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled."""
     summary = summarise(run_dirs)
-    summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
+    counts = {column: "Int64" for column in INTEGER_COLUMNS}  # whole numbers, empty for the baselines
+    summary.drop(columns="model_megabytes").astype(counts).to_csv(
+        out_summary, index=False, float_format="%.6g"
+    )
     statistics = json.loads(Path(stats_json).read_text())
     table, per_seed = overview(summary, statistics)
     baselines = table[table.model == BASELINE_MODEL]
@@ -245,7 +252,8 @@ def source_signatures(audit_csv, split_rows):
 
     On merged datasets these differ by class because the sources do; a model can learn them."""
     audit = pd.read_csv(audit_csv, keep_default_na=False)
-    files = split_rows[["path", "label"]].merge(audit[["path", "format", "mode", "width", "height"]], on="path")
+    stored = audit[["path", "format", "mode", "width", "height"]]
+    files = split_rows[["path", "label"]].merge(stored, on="path")
     files["size"] = files.width.astype(str) + " × " + files.height.astype(str)
     common = files["size"].value_counts().index[:COMMON_SIZES]
     files["size"] = files["size"].where(files["size"].isin(common), "other sizes")
