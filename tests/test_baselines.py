@@ -11,6 +11,7 @@ from conftest import read_json
 from mribench import baselines
 from mribench.audit import write_audit
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
+from mribench.report import source_signatures
 from mribench.split import write_split
 
 CLASSES = list(KNOWN_CLASSES)
@@ -141,3 +142,12 @@ def test_the_workflow_scores_baselines_like_targets(tiny_run):
     html = (tiny_run / "results/report.html").read_text()
     assert "Shortcut baselines: no anatomy" in html and html.count('<tr class="baseline">') == 2
     assert 'id="signatures"' in html and "colour mode and format" in html
+
+
+def test_the_report_shows_the_planted_signature_per_class(planted):
+    tables = source_signatures(planted / "audit.csv", pd.read_csv(planted / "split.csv"))
+    stored, sizes = tables["colour mode and format"], tables["image size (width × height)"]
+    files = 2 * PER_CLASS  # Training and Testing
+    assert stored.loc["notumor", "RGB JPEG"] == files and stored.loc["notumor"].sum() == files
+    assert sizes.loc["notumor", "60 × 60"] == files  # 1.25 x 48 px
+    assert sizes.loc["glioma", "48 × 48"] > 0.7 * files and sizes.loc["glioma"].get("60 × 60", 0) == 0

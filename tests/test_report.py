@@ -11,6 +11,7 @@ import pytest
 import yaml
 from browser import CHROMIUM, Chromium
 from conftest import REPO, TINY, read_json, run_snakemake
+from snakemake.utils import update_config
 
 from mribench import provenance
 from mribench.report import AVERAGED, overview, write_report
@@ -22,9 +23,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 def tiny_config():
+    """config.yaml under the tiny profile, merged as Snakemake merges config files."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for section, values in yaml.safe_load(TINY.read_text()).items():
-        config[section] = config[section] | values if isinstance(values, dict) else values
+    update_config(config, yaml.safe_load(TINY.read_text()))
     return config
 
 
