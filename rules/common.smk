@@ -131,6 +131,7 @@ def training_settings(wildcards, fine_tuning_start=False):
 
 
 def fine_tuning_start_settings(wildcards):
+    """The settings of the feature-extraction run fine-tuning starts from under equal_budget."""
     return training_settings(wildcards, fine_tuning_start=True)
 
 
