@@ -202,7 +202,7 @@ def test_real_sample_through_source_path(tmp_path):
     split = pd.read_csv(workdir / "results/data/split.csv")
     assert (split.split == "test").sum() == 20 and len(split) == 68
     summary = pd.read_csv(workdir / "results/summary.csv")
-    assert len(summary) == 2
+    assert len(summary) == 4  # two targets and the two shortcut baselines
     metrics = json.loads((workdir / "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json").read_text())
     assert np.sum(metrics["test"]["confusion_matrix"]) == 20
     assert metrics["test_dedup"]["n_images"] == 20  # the sample was chosen without cross-split twins
