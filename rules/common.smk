@@ -1,14 +1,15 @@
 from pathlib import Path
 
 from mribench import registry
-from mribench.config import validate_config
+from mribench.config import TRAINING_STRATEGIES, stage_settings, validate_config
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
 
 wildcard_constraints:
     model="|".join(config["models"]),
-    strategy="feature_extraction|fine_tuning",
+    strategy="|".join(TRAINING_STRATEGIES),
+    baseline="file_metadata|intensity_histogram",
     seed=r"\d+",
 
 
@@ -19,6 +20,13 @@ def run_dirs():
         model=config["models"],
         strategy=config["strategies"],
         seed=config["seeds"],
+    )
+
+
+def baseline_dirs():
+    """Every shortcut baseline the config asks for, once per seed: results/runs/baseline_<kind>/seed<seed>."""
+    return expand(
+        "results/runs/baseline_{baseline}/seed{seed}", baseline=config["baselines"], seed=config["seeds"]
     )
 
 
@@ -77,14 +85,22 @@ def model_card_inputs(wildcards):
     return inputs
 
 
+def fine_tuning_start(model, seed):
+    """The feature-extraction run that fine-tuning starts from: the feature-extraction target, or with
+    training.feature_extraction.equal_budget (which lengthens that target) a run of its own."""
+    if config["training"]["feature_extraction"]["equal_budget"]:
+        return f"results/runs/{model}_fine_tuning/seed{seed}/start/feature_extraction"
+    return f"results/runs/{model}_feature_extraction/seed{seed}"
+
+
 def training_inputs(wildcards):
-    """Feature extraction starts from the base's weights file; fine-tuning from the
-    feature-extraction run of the same base and seed."""
+    """Feature extraction starts from the base's weights file; fine-tuning from a
+    feature-extraction run of the same base and seed; from scratch from random weights."""
     inputs = {"split": "results/data/split.csv", "dataset": "results/data/dataset"}
     if wildcards.strategy == "feature_extraction":
         inputs |= weights_input(wildcards.model)
-    else:
-        start = f"results/runs/{wildcards.model}_feature_extraction/seed{wildcards.seed}"
+    elif wildcards.strategy == "fine_tuning":
+        start = fine_tuning_start(wildcards.model, wildcards.seed)
         inputs |= {
             "start_model": f"{start}/model.keras",
             "start_history": f"{start}/history.csv",
@@ -107,39 +123,79 @@ def dataset_source_settings():
 
 
 # The settings a training strategy does not read, so that changing one does not retrain it.
-# Fine-tuning continues the feature-extraction model (its start_model input), which already holds
-# the head (dense_units, dropout) and the augmentation layer if augment_on put one there. Any other
-# key reaches both strategies: a key added later re-runs too much until it is listed, never too little.
+# Every strategy reads its own stage only (with its epochs resolved, below). Fine-tuning continues
+# the feature-extraction model (its start_model input), which already holds the head (dense_units,
+# dropout) and the augmentation layer if augment_on put one there; a from-scratch base has no
+# pretrained weights and nothing to unfreeze. Any other key reaches every strategy: a key added
+# later re-runs too much until it is listed, never too little.
 NOT_READ_BY = {
-    "feature_extraction": {"training": {"fine_tuning"}, "model": {"unfreeze_layers"}},
-    "fine_tuning": {
-        "training": {"feature_extraction", "dense_units", "dropout", "augment_on"},
-        "model": set(),
-    },
+    "feature_extraction": {"training": set(), "model": {"unfreeze_layers"}},
+    "fine_tuning": {"training": {"dense_units", "dropout", "augment_on"}, "model": set()},
+    "from_scratch": {"training": set(), "model": {"weights", "unfreeze_layers"}},
 }
 
 
-def training_settings(wildcards):
+def training_settings(wildcards, fine_tuning_start=False):
     """What the training job of one model and strategy reads (train_target's `settings`); as params,
-    a change to any of them re-runs the job, and no other setting does."""
+    a change to any of them re-runs the job, and no other setting does.
+
+    The job's own stage comes with its epochs resolved (equal_budget, from_scratch.epochs: null);
+    a from-scratch job's base starts with random weights.
+    """
     not_read = NOT_READ_BY[wildcards.strategy]
+    training = {
+        k: v
+        for k, v in config["training"].items()
+        if k not in TRAINING_STRATEGIES and k not in not_read["training"]
+    }
+    model = {
+        k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]
+    }
+    if wildcards.strategy == "from_scratch":
+        model["weights"] = "none"
     return {
         "classes": config["dataset"]["classes"],
         "image_size": config["image_size"],
         "augmentation": config["augmentation"],
-        "training": {k: v for k, v in config["training"].items() if k not in not_read["training"]},
-        "model": {
-            k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]
-        },
+        "training": training
+        | {wildcards.strategy: stage_settings(config["training"], wildcards.strategy, fine_tuning_start)},
+        "model": model,
     }
 
 
+def fine_tuning_start_settings(wildcards):
+    """The settings of the feature-extraction run fine-tuning starts from under equal_budget."""
+    return training_settings(wildcards, fine_tuning_start=True)
+
+
+def baseline_inputs(wildcards):
+    """The metadata baseline reads the audit's per-file records; the histogram baseline the images."""
+    inputs = {"split": "results/data/split.csv"}
+    if wildcards.baseline == "file_metadata":
+        return inputs | {"audit": "results/data/audit.csv"}
+    return inputs | {"dataset": "results/data/dataset"}
+
+
+def baseline_settings(wildcards):
+    """Exactly what a baseline job reads: the classes, and the image size the histogram is taken at."""
+    settings = {"classes": config["dataset"]["classes"]}
+    if wildcards.baseline == "intensity_histogram":
+        settings["image_size"] = config["image_size"]
+    return settings
+
+
 def stats_runs():
-    """(target, seed, predictions.csv) of every target, for the statistics across targets."""
-    return [
+    """(target, seed, predictions.csv) of every target and shortcut baseline, for the statistics
+    across targets."""
+    runs = [
         [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/predictions.csv"]
         for model in config["models"]
         for strategy in config["strategies"]
+        for seed in config["seeds"]
+    ]
+    return runs + [
+        [f"baseline_{kind}", seed, f"results/runs/baseline_{kind}/seed{seed}/predictions.csv"]
+        for kind in config["baselines"]
         for seed in config["seeds"]
     ]
 

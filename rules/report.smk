@@ -5,11 +5,13 @@ rule report:
             run=run_dirs(),
             file=["train.json", "metrics.json", "predictions.csv", "confusion.png", "curves.png"],
         ),
+        baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
         gradcam=gradcam_galleries(),
         stats="results/stats/stats.json",
         stats_figures="results/stats/figures",
         split="results/data/split.csv",
         audit="results/data/audit.json",
+        audit_csv="results/data/audit.csv",
         dataset="results/data/dataset",
         exports=export_files(),
     output:
@@ -22,7 +24,7 @@ rule report:
     conda:
         "../envs/report.yaml"
     params:
-        run_dirs=run_dirs(),
+        run_dirs=run_dirs() + baseline_dirs(),
         # the whole config: the report shows it as run, so any change re-runs the report
         config=config,
         workflow_dir=workflow.basedir,

@@ -1,6 +1,6 @@
 rule stats:
     input:
-        predictions=expand("{run}/predictions.csv", run=run_dirs()),
+        predictions=expand("{run}/predictions.csv", run=run_dirs() + baseline_dirs()),
     output:
         json="results/stats/stats.json",
         targets=report(

@@ -21,3 +21,21 @@ rule train:
         settings=training_settings,
     script:
         "../scripts/train.py"
+
+
+# With training.feature_extraction.equal_budget the feature-extraction target trains longer, so
+# fine-tuning starts from a feature-extraction run of the usual length, kept beside it.
+use rule train as train_fine_tuning_start with:
+    output:
+        model="results/runs/{model}_fine_tuning/seed{seed}/start/{strategy}/model.keras",
+        history="results/runs/{model}_fine_tuning/seed{seed}/start/{strategy}/history.csv",
+        train="results/runs/{model}_fine_tuning/seed{seed}/start/{strategy}/train.json",
+        tensorboard=directory("results/runs/{model}_fine_tuning/seed{seed}/start/{strategy}/tensorboard"),
+    log:
+        "logs/train/{model}_fine_tuning_seed{seed}_start_{strategy}.log",
+    benchmark:
+        "benchmarks/train/{model}_fine_tuning_seed{seed}_start_{strategy}.tsv"
+    wildcard_constraints:
+        strategy="feature_extraction",
+    params:
+        settings=fine_tuning_start_settings,

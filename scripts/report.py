@@ -8,6 +8,7 @@ write_report(
     run_dirs=snakemake.params.run_dirs,
     split_csv=snakemake.input.split,
     audit_json=snakemake.input.audit,
+    audit_csv=snakemake.input.audit_csv,
     dataset_dir=snakemake.input.dataset,
     stats_json=snakemake.input.stats,
     config=snakemake.params.config,

@@ -76,8 +76,15 @@ def retrained(targets, seed=SEED):
     )
 
 
+def baselines(kinds=tuple(CONFIG["baselines"]), seed=SEED):
+    """Shortcut baseline jobs; they join the statistics (STATS), not the model cards."""
+    return {f"baseline {kind}/{seed}" for kind in kinds}
+
+
 EVERY_TARGET = retrained(TARGETS)
-FROM_SPLIT = {"split_dataset"} | EVERY_TARGET
+# The metadata baseline reads the split and the audit's records, the histogram baseline the split,
+# the images and image_size.
+FROM_SPLIT = {"split_dataset"} | EVERY_TARGET | baselines()
 FROM_AUDIT = {"audit"} | FROM_SPLIT
 EVERYTHING = {"obtain_dataset"} | FROM_AUDIT
 
@@ -111,8 +118,21 @@ REBUILDS = {
     "audit.near_duplicate_distance": Rebuild(2, FROM_AUDIT, "the audit reads it"),
     "audit.max_image_pixels": Rebuild(8_000_000, FROM_AUDIT, "the audit reads it"),
     "dedup.test_overlap": Rebuild("drop", FROM_SPLIT, "the split reads it"),
-    "seeds": Rebuild([SEED, 7], retrained(TARGETS, seed=7), "a new seed adds its targets, nothing else"),
-    "image_size": Rebuild(40, EVERY_TARGET, TRAINING),
+    "seeds": Rebuild(
+        [SEED, 7], retrained(TARGETS, seed=7) | baselines(seed=7), "a new seed adds its targets and baselines"
+    ),
+    "image_size": Rebuild(
+        40, EVERY_TARGET | baselines(["intensity_histogram"]), TRAINING + "; the histogram baseline too"
+    ),
+    "baselines": Rebuild(["file_metadata"], STATS, "the statistics take one baseline fewer"),
+    "training.feature_extraction.equal_budget": Rebuild(
+        True,
+        EVERY_TARGET | jobs("train_fine_tuning_start", one_strategy("feature_extraction")),
+        "feature extraction trains FE + FT epochs; fine-tuning starts from a feature-extraction run "
+        "of the usual length of its own",
+    ),
+    "training.from_scratch.epochs": Rebuild(5, REPORT, "from_scratch is not in strategies"),
+    "training.from_scratch.learning_rate": Rebuild(1.0e-4, REPORT, "from_scratch is not in strategies"),
     "augmentation.rotation_degrees": Rebuild(10, EVERY_TARGET, TRAINING),
     "augmentation.zoom": Rebuild(0.2, EVERY_TARGET, TRAINING),
     "augmentation.shift": Rebuild(0.2, EVERY_TARGET, TRAINING),

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from browser import CHROMIUM, Chromium
 from conftest import REPO, TINY, read_json, run_snakemake
+from snakemake.utils import update_config
 
 from mribench import provenance
 from mribench.report import AVERAGED, overview, write_report
@@ -22,9 +23,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 def tiny_config():
+    """config.yaml under the tiny profile, merged as Snakemake merges config files."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for section, values in yaml.safe_load(TINY.read_text()).items():
-        config[section] = config[section] | values if isinstance(values, dict) else values
+    update_config(config, yaml.safe_load(TINY.read_text()))
     return config
 
 
@@ -74,8 +75,8 @@ def test_overview_averages_seeds_and_marks_every_best_target():
 def test_statistics_of_the_tiny_run(tiny_run):
     stats = read_json(tiny_run / "results/stats/stats.json")
     assert stats["bootstrap"]["resamples"] == 1000
-    assert len(stats["targets"]) == 6
-    assert len(stats["mcnemar"]) == 15  # every two of 6 targets
+    assert len(stats["targets"]) == 8  # 6 targets and 2 shortcut baselines
+    assert len(stats["mcnemar"]) == 28  # every two of them
     assert [c["model"] for c in stats["strategy_comparisons"]] == ["mobilenetv2", "resnet50v2", "vgg16"]
     for target in stats["targets"]:
         low, high = target["accuracy_ci"]
@@ -120,6 +121,37 @@ def test_report_shows_statistics_and_provenance(tiny_run):
     assert "snakemake" in html and "tensorflow" in html
     assert html.count('alt="Grad-CAM gallery') == 6
     assert "benchmark files" in html and "train</td>" in html
+
+
+def test_report_says_when_bases_are_not_pretrained_on_imagenet(tiny_run, tmp_path):
+    """The tiny run's bases are random (weights: none): the report says so at the top; with ImageNet
+    weights it does not."""
+    html = (tiny_run / "results/report.html").read_text()
+    banner = html.index('id="not-imagenet"')
+    assert banner < html.index('id="overview"') and "Not a transfer-learning result" in html
+    assert "vgg16 fine tuning: <code>weights: none</code>" in html
+
+    results = tmp_path / "results"
+    shutil.copytree(tiny_run / "results", results, ignore=shutil.ignore_patterns("*.keras", "dataset"))
+    for train_json in results.glob("runs/*/seed42/train.json"):
+        train = read_json(train_json)
+        if train["model"] != "baseline":
+            train_json.write_text(json.dumps(train | {"weights": "imagenet"}))
+    out = tmp_path / "report.html"
+    write_report(
+        run_dirs=sorted(str(p) for p in results.glob("runs/*/seed42")),
+        split_csv=results / "data/split.csv",
+        dataset_dir=tiny_run / "results/data/dataset",
+        stats_json=results / "stats/stats.json",
+        config=tiny_config(),
+        workflow_dir=REPO,
+        benchmark_dir=tiny_run / "benchmarks",
+        out_summary=tmp_path / "summary.csv",
+        out_html=out,
+    )
+    assert "not-imagenet" not in out.read_text()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert (summary.model == "baseline").sum() == 2  # the baselines' rows, found among the run folders
 
 
 def test_script_in_class_and_file_names_renders_as_text(tiny_run, tmp_path):

@@ -122,6 +122,27 @@ def test_strategy_sentences():
     assert stats.strategy_sentence("resnet50v2", 1.2, 0.41).startswith("no significant difference")
 
 
+def test_strategy_comparisons_cover_every_two_strategies_of_a_base_but_not_the_baselines():
+    targets = ["vgg16_feature_extraction", "vgg16_fine_tuning", "vgg16_from_scratch"]
+    targets += ["baseline_file_metadata", "baseline_intensity_histogram"]
+    tests = [
+        {"seed": 42, "a": a, "b": b, "difference_points": 10.0, "p_holm": 0.001}
+        for i, a in enumerate(sorted(targets))
+        for b in sorted(targets)[i + 1 :]
+    ]
+    sentences = {(c["first"], c["second"]): c for c in stats.strategy_comparisons(tests)}
+    assert set(sentences) == {
+        ("fine_tuning", "feature_extraction"),
+        ("feature_extraction", "from_scratch"),
+        ("fine_tuning", "from_scratch"),
+    }
+    # a - b = +10 with a = vgg16_feature_extraction, b = vgg16_from_scratch (sorted names)
+    assert sentences["feature_extraction", "from_scratch"]["sentence"] == (
+        "feature extraction beats training from scratch for VGG16: +10.0 points, p = 0.001"
+    )
+    assert sentences["fine_tuning", "feature_extraction"]["difference_points"] == -10.0
+
+
 def write_predictions(path, y_true, probabilities, files):
     table = pd.DataFrame(
         {

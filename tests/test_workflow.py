@@ -34,6 +34,7 @@ def test_default_config_plans_the_study(tmp_path):
         "audit": 1,
         "fetch_weights": 3,  # one ImageNet weights file per model, downloaded before training
         "split_dataset": 1,
+        "baseline": 2,  # the shortcut baselines: file metadata, intensity histogram
         "train": 6,
         "evaluate": 6,
         "gradcam": 6,
@@ -76,8 +77,9 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert audit["files"]["valid"] == len(split) == len(pd.read_csv(tiny_run / "results/data/audit.csv"))
 
     summary = pd.read_csv(tiny_run / "results/summary.csv")
-    assert len(summary) == 6
-    assert sorted(summary.model + "_" + summary.strategy) == sorted(TARGETS)
+    assert len(summary) == 8
+    baselines = ["baseline_file_metadata", "baseline_intensity_histogram"]
+    assert sorted(summary.model + "_" + summary.strategy) == sorted(TARGETS + baselines)
     for column in ("train_accuracy", "val_accuracy", "test_accuracy", "test_macro_f1"):
         assert summary[column].between(0, 1).all(), column
 
@@ -177,7 +179,7 @@ def test_real_sample_through_source_path(tmp_path):
     split = pd.read_csv(workdir / "results/data/split.csv")
     assert (split.split == "test").sum() == 20 and len(split) == 68
     summary = pd.read_csv(workdir / "results/summary.csv")
-    assert len(summary) == 2
+    assert len(summary) == 4  # two targets and the two shortcut baselines
     metrics = json.loads((workdir / "results/runs/mobilenetv2_fine_tuning/seed42/metrics.json").read_text())
     assert np.sum(metrics["test"]["confusion_matrix"]) == 20
     assert metrics["test_dedup"]["n_images"] == 20  # the sample was chosen without cross-split twins

@@ -85,3 +85,35 @@ def _semantic_problems(config):
         elif not Path(dataset["path"]).exists():
             problems.append(f"config key `dataset.path`: {dataset['path']!r} does not exist")
     return problems
+
+
+TRAINING_STRATEGIES = ("feature_extraction", "fine_tuning", "from_scratch")
+
+
+def stage_settings(training, strategy, fine_tuning_start=False):
+    """The settings of the one stage a training job of `strategy` runs, its epochs resolved.
+
+    `training.feature_extraction.equal_budget: true` gives the feature-extraction target as many
+    epochs as the fine-tuned target trains in all (feature extraction + fine-tuning); the
+    feature-extraction stage that fine-tuning starts from (`fine_tuning_start`) keeps its own epochs.
+    `training.from_scratch.epochs: null` means that same sum.
+    """
+    extraction, fine_tuning = training["feature_extraction"], training["fine_tuning"]
+    both = extraction["epochs"] + fine_tuning["epochs"]
+    if strategy == "feature_extraction":
+        stage = {key: value for key, value in extraction.items() if key != "equal_budget"}
+        if extraction["equal_budget"] and not fine_tuning_start:
+            stage["epochs"] = both
+        return stage
+    if strategy == "from_scratch":
+        scratch = training["from_scratch"]
+        return scratch | {"epochs": scratch["epochs"] or both}
+    return dict(fine_tuning)
+
+
+def epoch_budget(training, strategy):
+    """The most epochs a target of `strategy` trains in all its stages (EarlyStopping may stop it sooner)."""
+    if strategy == "fine_tuning":
+        start = stage_settings(training, "feature_extraction", fine_tuning_start=True)
+        return start["epochs"] + training["fine_tuning"]["epochs"]
+    return stage_settings(training, strategy)["epochs"]

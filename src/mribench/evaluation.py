@@ -38,6 +38,14 @@ def evaluate_target(
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
     probabilities = model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
 
+    metrics = write_test_results(test, probabilities, classes, out_metrics, out_predictions)
+    plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
+    plots.curves_figure(pd.read_csv(history_csv), out_curves)
+
+
+def write_test_results(test, probabilities, classes, out_metrics, out_predictions):
+    """metrics.json (`test` and `test_dedup`) and predictions.csv of the `test` rows of split.csv, from
+    the class probabilities of any classifier; returns the metrics."""
     y_true = test.label.map(classes.index).to_numpy()
     dedup = split.dedup_mask(test).to_numpy()
     metrics = {
@@ -59,9 +67,7 @@ def evaluate_target(
     for i, name in enumerate(classes):
         predictions[f"p_{name}"] = probabilities[:, i]
     predictions.to_csv(out_predictions, index=False, float_format="%.6f")
-
-    plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
-    plots.curves_figure(pd.read_csv(history_csv), out_curves)
+    return metrics
 
 
 def test_metrics(y_true, probabilities, classes):

@@ -56,21 +56,33 @@ class Augmentation(layers.Layer):
         return {**super().get_config(), "settings": self.settings, "seed": self.seed}
 
 
-def build_model(base_name, n_classes, image_size, weights, dense_units=256, dropout=0.5, augmentation=None):
+def build_model(
+    base_name,
+    n_classes,
+    image_size,
+    weights,
+    dense_units=256,
+    dropout=0.5,
+    augmentation=None,
+    from_scratch=False,
+):
     """A frozen pretrained base under a new classification head (feature extraction).
 
     `augmentation` (settings and seed) puts the training-time augmentation inside the model.
+    `from_scratch`: the control of transfer-learning studies instead, the same architecture with
+    every layer trained and the base's BatchNormalization in training mode (give weights None).
     """
     base = registry.build_base(base_name, image_size, weights)
-    base.trainable = False
+    base.trainable = from_scratch
 
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = inputs
     if augmentation is not None:
         x = Augmentation(augmentation["settings"], augmentation["seed"], name="augmentation")(x)
     x = Preprocess(base_name, name="preprocess")(x)
-    # training=False keeps the base's BatchNormalization in inference mode, also when unfrozen later.
-    x = base(x, training=False)
+    # training=False keeps the base's BatchNormalization in inference mode, also when unfrozen later;
+    # from scratch there are no pretrained statistics to keep: it follows the training flag.
+    x = base(x) if from_scratch else base(x, training=False)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = layers.BatchNormalization(name="batch_norm")(x)

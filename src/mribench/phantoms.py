@@ -112,6 +112,7 @@ def generate_dataset(
     test_per_class: int,
     image_size: int = 256,
     seed: int = 0,
+    shortcut_class: str | None = None,
     processes: int = 1,
 ) -> None:
     """Write dest/Training/<class>/*.jpg and dest/Testing/<class>/*.jpg, in `processes` processes.
@@ -121,9 +122,15 @@ def generate_dataset(
     Image i of a class is drawn from ``default_rng([seed, split, class, i])`` with
     the indices of split and class, so it never depends on what else is generated
     (nor on the number of processes).
+
+    `shortcut_class` plants a source signature, as the merged real set has one: every file of that
+    class is stored as RGB at 1.25 x image_size, so its class can be read off the file's metadata
+    without looking at the anatomy (the test of the shortcut baselines needs such a set).
     """
     for label in classes:
         lesion_painter(label)  # fail on an unknown class before writing anything
+    if shortcut_class is not None and shortcut_class not in classes:
+        raise ValueError(f"shortcut_class {shortcut_class!r} is not one of the classes {list(classes)}")
     counts = (train_per_class, test_per_class)
     files = []
     for split_index, (split, count) in enumerate(zip(SPLITS, counts, strict=True)):
@@ -133,7 +140,8 @@ def generate_dataset(
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 key = (seed, split_index, class_index, i)
-                files.append((label, key, image_size, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg"))
+                shortcut = label == shortcut_class
+                files.append((label, key, image_size, shortcut, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg"))
     if processes == 1:
         list(map(_write_phantom, files))
         return
@@ -143,8 +151,9 @@ def generate_dataset(
 
 
 def _write_phantom(file):
-    label, key, image_size, path = file
-    _save_jpeg(phantom_file_image(label, np.random.default_rng(key), image_size), path)
+    label, key, image_size, shortcut, path = file
+    draw = shortcut_file_image if shortcut else phantom_file_image
+    _save_jpeg(draw(label, np.random.default_rng(key), image_size), path)
 
 
 def phantom_file_image(label: str, rng: np.random.Generator, size: int) -> Image.Image:
@@ -159,6 +168,13 @@ def phantom_file_image(label: str, rng: np.random.Generator, size: int) -> Image
     if rng.random() < 1 / 4:
         image = image.convert("RGB")
     return image
+
+
+def shortcut_file_image(label: str, rng: np.random.Generator, size: int) -> Image.Image:
+    """A phantom stored as a file from another source would be: RGB, at 1.25 x `size`."""
+    other_size = round(1.25 * size)
+    image = Image.fromarray(render_phantom(label, rng, size))
+    return image.resize((other_size, other_size), Image.Resampling.BILINEAR).convert("RGB")
 
 
 def _save_jpeg(image: Image.Image, path: Path) -> None:

@@ -86,6 +86,9 @@ def reliability_figure(bins, ece, path):
     plt.close(fig)
 
 
+STRATEGY_MARKERS = {"fine_tuning": "o", "feature_extraction": "s", "from_scratch": "^"}
+
+
 def cost_accuracy_figure(summary, path):
     """Mean test accuracy of each target against training time and model size, seed spread as bars."""
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), layout="constrained")
@@ -98,7 +101,7 @@ def cost_accuracy_figure(summary, path):
                 getattr(row, column),
                 row.test_accuracy,
                 yerr=row.test_accuracy_sd,
-                fmt="o" if row.strategy == "fine_tuning" else "s",
+                fmt=STRATEGY_MARKERS[row.strategy],
                 capsize=3,
                 label=f"{row.model} {row.strategy.replace('_', ' ')}",
             )

@@ -14,6 +14,8 @@ import yaml
 
 import mribench
 from mribench import plots, provenance
+from mribench.baselines import BASELINE_MODEL
+from mribench.config import epoch_budget
 from mribench.decoding import decode
 
 SAMPLES_PER_CLASS = 4
@@ -31,17 +33,29 @@ AVERAGED = [
     "model_megabytes",
     "total_params",
     "trainable_params",
+    "total_epochs",
+    "image_passes",
 ]
+# Counts in summary.csv, which the shortcut baselines leave empty.
+INTEGER_COLUMNS = [
+    "model_bytes", "total_params", "trainable_params", "epochs_run", "total_epochs", "image_passes",
+]  # fmt: skip
+# Source signatures per class in the data section: this many of the commonest image sizes, the rest as one.
+COMMON_SIZES = 6
 
 
 def summarise(run_dirs):
-    """One row per model x strategy x seed: the study's comparison table."""
+    """One row per model x strategy x seed: the study's comparison table, and the shortcut baselines'
+    rows (model "baseline"), which have no parameters, epochs or model file (empty there)."""
     rows = []
     for run_dir in map(Path, run_dirs):
         train = json.loads((run_dir / "train.json").read_text())
         metrics = json.loads((run_dir / "metrics.json").read_text())
         test, dedup = metrics["test"], metrics["test_dedup"]
         final = train["stages"][-1]
+        epochs = [stage.get("epochs_run") for stage in train["stages"]]
+        total_epochs = np.nan if None in epochs else sum(epochs)
+        model_bytes = train.get("model_bytes", np.nan)
         rows.append(
             {
                 "model": train["model"],
@@ -61,11 +75,14 @@ def summarise(run_dirs):
                 "n_test_dedup": dedup["n_images"],
                 "stage_seconds": final["seconds"],
                 "total_seconds": train["seconds"],
-                "model_bytes": train["model_bytes"],
-                "model_megabytes": train["model_bytes"] / 1e6,
-                "total_params": train["total_params"],
-                "trainable_params": train["trainable_params"],
-                "epochs_run": final["epochs_run"],
+                "model_bytes": model_bytes,
+                "model_megabytes": model_bytes / 1e6,
+                "total_params": train.get("total_params", np.nan),
+                "trainable_params": train.get("trainable_params", np.nan),
+                "epochs_run": final.get("epochs_run", np.nan),
+                # the training budget all stages used: epochs, and epochs x training images
+                "total_epochs": total_epochs,
+                "image_passes": total_epochs * train["images"]["train"],
                 "run_dir": run_dir.as_posix(),
             }
         )
@@ -94,12 +111,14 @@ def overview(summary, statistics):
     table = table.join(spread).join(grouped.seed.count().rename("n_seeds"))
     table = table.join(grouped[["accuracy_ci", "macro_f1_ci"]].first()).reset_index()
     table["best"] = [set() for _ in range(len(table))]
+    targets = table.model != BASELINE_MODEL  # a shortcut baseline is a yardstick, never the best target
     for criterion, column, best in (
         ("accuracy", "test_accuracy", "max"),
         ("speed", "total_seconds", "min"),
         ("size", "model_megabytes", "min"),
     ):
-        ties = np.isclose(table[column], getattr(table[column], best)(), rtol=0, atol=1e-9)
+        extreme = getattr(table.loc[targets, column], best)()
+        ties = targets & np.isclose(table[column], extreme, rtol=0, atol=1e-9)
         for index in table.index[ties]:  # a mean of equal accuracies may differ in the last bit
             table.loc[index, "best"].add(criterion)
     return table, per_seed
@@ -117,18 +136,26 @@ def write_report(
     out_html,
     audit_json=None,
     export_jsons=(),
+    audit_csv=None,
 ):
-    """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given;
+    """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
+    `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled."""
     summary = summarise(run_dirs)
-    summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
+    counts = {column: "Int64" for column in INTEGER_COLUMNS}  # whole numbers, empty for the baselines
+    summary.drop(columns="model_megabytes").astype(counts).to_csv(
+        out_summary, index=False, float_format="%.6g"
+    )
     statistics = json.loads(Path(stats_json).read_text())
     table, per_seed = overview(summary, statistics)
+    baselines = table[table.model == BASELINE_MODEL]
+    table = table[table.model != BASELINE_MODEL]
     split_rows = pd.read_csv(split_csv)
     stats_dir = Path(stats_json).parent
     by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
+    target_dirs = per_seed.run_dir[per_seed.model != BASELINE_MODEL].tolist()
     runs = []
-    for row in per_seed.itertuples():
+    for row in per_seed[per_seed.model != BASELINE_MODEL].itertuples():
         stem = f"{row.target}_seed{row.seed}"
         gallery = Path(row.run_dir, "gradcam", "gallery.png")
         runs.append(
@@ -146,10 +173,14 @@ def write_report(
             }
         )
     costs = provenance.job_costs(benchmark_dir)
-    first_train = json.loads(Path(run_dirs[0], "train.json").read_text())
+    first_train = json.loads(Path(target_dirs[0], "train.json").read_text())
     html = render(
         "report.html.j2",
         table=table,
+        baselines=baseline_rows(baselines, run_dirs, split_rows, config["dataset"]["classes"]),
+        untrained=not_imagenet(target_dirs),
+        budget={s: epoch_budget(config["training"], s) for s in config["strategies"]},
+        signatures=source_signatures(audit_csv, split_rows) if audit_csv else None,
         per_seed=per_seed,
         several_seeds=len(config["seeds"]) > 1,
         show_dedup=bool(summary.test_dedup_accuracy.notna().any()),
@@ -175,7 +206,7 @@ def write_report(
             "versions": {k: v for k, v in first_train["versions"].items() if k != "mribench"}
             | {"snakemake": snakemake_version()},
             "report_python": platform.python_version(),
-            "hardware": training_hardware(run_dirs),
+            "hardware": training_hardware(target_dirs),
             "dataset_checksum": provenance.dataset_checksum(split_csv),
             "split_sha256": provenance.file_sha256(split_csv),
             "n_images": len(split_rows),
@@ -185,6 +216,54 @@ def write_report(
         },
     )
     Path(out_html).write_text(html)
+
+
+def baseline_rows(baselines, run_dirs, split_rows, classes):
+    """The overview rows of the shortcut baselines, with chance (the largest class's share of the test
+    set) and the features the forest relied on most (from the baseline's train.json)."""
+    test = split_rows[split_rows.split == "test"]
+    chance = test.label.value_counts().reindex(classes, fill_value=0).max() / max(len(test), 1)
+    records = {}
+    for run_dir in run_dirs:
+        train = json.loads(Path(run_dir, "train.json").read_text())
+        if train["model"] == BASELINE_MODEL:
+            records.setdefault(train["strategy"], train)  # the features of the first seed
+    return [
+        row | {"chance": chance, "workflow": records[row["strategy"]]["workflow"],
+               "top_features": records[row["strategy"]]["top_features"]}
+        for row in baselines.to_dict("records")
+    ]  # fmt: skip
+
+
+def not_imagenet(run_dirs):
+    """The transfer-learning targets whose base did not start from ImageNet weights, as (target, weights).
+
+    A from-scratch target starts from random weights by design and is not listed."""
+    found = {}
+    for run_dir in run_dirs:
+        train = json.loads(Path(run_dir, "train.json").read_text())
+        if train["strategy"] != "from_scratch" and train["weights"] != "imagenet":
+            found[f"{train['model']} {train['strategy'].replace('_', ' ')}"] = train["weights"]
+    return sorted(found.items())
+
+
+def source_signatures(audit_csv, split_rows):
+    """Per class, how its images are stored: colour mode and format, and the commonest sizes.
+
+    On merged datasets these differ by class because the sources do; a model can learn them."""
+    audit = pd.read_csv(audit_csv, keep_default_na=False)
+    stored = audit[["path", "format", "mode", "width", "height"]]
+    files = split_rows[["path", "label"]].merge(stored, on="path")
+    files["size"] = files.width.astype(str) + " × " + files.height.astype(str)
+    common = files["size"].value_counts().index[:COMMON_SIZES]
+    files["size"] = files["size"].where(files["size"].isin(common), "other sizes")
+    tables = {}
+    for title, column in (("colour mode and format", None), ("image size (width × height)", "size")):
+        values = files["mode"] + " " + files.format if column is None else files[column]
+        counts = pd.crosstab(files.label, values)
+        ordered = [c for c in counts.sum().sort_values(ascending=False).index if c != "other sizes"]
+        tables[title] = counts[ordered + (["other sizes"] if "other sizes" in counts else [])]
+    return tables
 
 
 def macro_f1(metrics):

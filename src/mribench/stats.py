@@ -184,37 +184,50 @@ def format_p(p):
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def strategy_sentence(model, fine_tuning_minus_feature_extraction, p_holm):
+# How a strategy is named in a sentence, in the order in which a comparison names them.
+STRATEGY_NAMES = {
+    "fine_tuning": "fine-tuning",
+    "feature_extraction": "feature extraction",
+    "from_scratch": "training from scratch",
+}
+
+
+def strategy_sentence(model, first_minus_second, p_holm, first="fine_tuning", second="feature_extraction"):
     """The plain-language verdict of one strategy comparison."""
     name = registry.get_base(model).constructor  # the Keras name, e.g. VGG16
-    points = round(fine_tuning_minus_feature_extraction, 1) or 0.0  # never "-0.0 points"
+    first, second = STRATEGY_NAMES[first], STRATEGY_NAMES[second]
+    points = round(first_minus_second, 1) or 0.0  # never "-0.0 points"
     if p_holm >= ALPHA:
         return (
-            f"no significant difference between fine-tuning and feature extraction for {name}: "
+            f"no significant difference between {first} and {second} for {name}: "
             f"{points:+.1f} points, {format_p(p_holm)}"
         )
-    winner, loser = (
-        ("fine-tuning", "feature extraction") if points > 0 else ("feature extraction", "fine-tuning")
-    )
+    winner, loser = (first, second) if points > 0 else (second, first)
     return f"{winner} beats {loser} for {name}: {abs(points):+.1f} points, {format_p(p_holm)}"
 
 
 def strategy_comparisons(tests):
-    """One sentence per model and seed comparing its two strategies (McNemar, Holm-adjusted p)."""
+    """One sentence per model, seed and two of its strategies (McNemar, Holm-adjusted p); shortcut
+    baselines and targets of different models are not compared here."""
     sentences = []
+    order = list(STRATEGY_NAMES)
     for test in tests:
         model_a, strategy_a = test["a"].split("_", 1)
         model_b, strategy_b = test["b"].split("_", 1)
-        if model_a != model_b or {strategy_a, strategy_b} != {"feature_extraction", "fine_tuning"}:
+        if model_a != model_b or not {strategy_a, strategy_b} <= set(order):
             continue
-        points = test["difference_points"] if strategy_a == "fine_tuning" else -test["difference_points"]
+        points = test["difference_points"]
+        if order.index(strategy_a) > order.index(strategy_b):
+            strategy_a, strategy_b, points = strategy_b, strategy_a, -points
         sentences.append(
             {
                 "model": model_a,
                 "seed": test["seed"],
+                "first": strategy_a,
+                "second": strategy_b,
                 "difference_points": points,
                 "p_holm": test["p_holm"],
-                "sentence": strategy_sentence(model_a, points, test["p_holm"]),
+                "sentence": strategy_sentence(model_a, points, test["p_holm"], strategy_a, strategy_b),
             }
         )
     return sentences

@@ -1,5 +1,6 @@
-"""Train one target, written as the keras.io transfer-learning recipe: build (or load) the model,
-compile it, fit one stage, write the records. Runs on any Keras backend (mribench.backend)."""
+"""Train one target (feature extraction, fine-tuning from the feature-extraction model, or from
+scratch), written as the keras.io transfer-learning recipe: build (or load) the model, compile it,
+fit one stage, write the records. Runs on any Keras backend (mribench.backend)."""
 
 import json
 import platform
@@ -74,9 +75,9 @@ def train_target(
 
 
 def build_or_load_model(strategy, base_name, seed, settings, data, weights, start, gpus):
-    """Feature extraction builds a frozen base under a new head; fine-tuning loads the
-    feature-extraction model and unfreezes the base's top layers. Returns the model and where its
-    training images come from (WORKFLOWS)."""
+    """Feature extraction builds a frozen base under a new head, from scratch a trainable random one;
+    fine-tuning loads the feature-extraction model and unfreezes the base's top layers. Returns the
+    model and where its training images come from (WORKFLOWS)."""
     training, classes = settings["training"], settings["classes"]
     if strategy == "fine_tuning":
         check_metadata(
@@ -88,8 +89,9 @@ def build_or_load_model(strategy, base_name, seed, settings, data, weights, star
         workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
         return model, workflow
 
+    from_scratch = strategy == "from_scratch"  # random base, every layer trained: no cached features
     workflow = (
-        "cached_features" if training[strategy]["cache_features"] else augmentation_place(training, gpus)
+        "cached_features" if training[strategy].get("cache_features") else augmentation_place(training, gpus)
     )
     model = build_model(
         base_name,
@@ -99,8 +101,9 @@ def build_or_load_model(strategy, base_name, seed, settings, data, weights, star
         training["dense_units"],
         training["dropout"],
         augmentation={"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None,
+        from_scratch=from_scratch,
     )
-    if settings["model"]["weights"] == "none":
+    if settings["model"]["weights"] == "none" and not from_scratch:
         train_images = data["train"][0]
         sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
         calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))

@@ -1,0 +1,20 @@
+from mribench.logs import send_output_to
+
+send_output_to(snakemake.log[0])
+
+from mribench.baselines import train_baseline  # noqa: E402
+
+train_baseline(
+    kind=snakemake.wildcards.baseline,
+    seed=int(snakemake.wildcards.seed),
+    classes=snakemake.params.settings["classes"],
+    image_size=snakemake.params.settings.get("image_size"),
+    split_csv=snakemake.input.split,
+    audit_csv=snakemake.input.get("audit"),
+    dataset_dir=snakemake.input.get("dataset"),
+    threads=snakemake.threads,
+    out_metrics=snakemake.output.metrics,
+    out_predictions=snakemake.output.predictions,
+    out_train=snakemake.output.train,
+    out_confusion=snakemake.output.confusion,
+)
