@@ -1,15 +1,17 @@
-"""Evaluate a trained model on the held-out test set, with scikit-learn's metrics."""
+"""Evaluate a trained model on the held-out test set, with scikit-learn's metrics.
+
+Keras is imported by `evaluate_target` only: the shortcut baselines write their results with the
+same functions and need no Keras backend.
+"""
 
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
-from mribench import backend, images, pipeline, plots, split
-from mribench.model import check_metadata
+from mribench import images, plots, split
 
 
 def evaluate_target(
@@ -31,6 +33,11 @@ def evaluate_target(
     Every metric is computed twice: on the whole test set (`test`) and on `test_dedup`, the test images
     without an exact or pixel twin in Training, which no model can have memorised.
     """
+    import keras
+
+    from mribench import backend, pipeline
+    from mribench.model import check_metadata
+
     metadata = check_metadata(model_path, classes=list(classes), **expected)
     model = keras.models.load_model(model_path, safe_mode=True)
     image_size = metadata["image_size"]
@@ -38,21 +45,24 @@ def evaluate_target(
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
     probabilities = model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
 
-    metrics = write_test_results(test, probabilities, classes, out_metrics, out_predictions)
+    metrics = write_test_results(
+        test, probabilities, classes, out_metrics, out_predictions, {"backend": backend.version()}
+    )
     plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
     plots.curves_figure(pd.read_csv(history_csv), out_curves)
 
 
-def write_test_results(test, probabilities, classes, out_metrics, out_predictions):
-    """metrics.json (`test` and `test_dedup`) and predictions.csv of the `test` rows of split.csv, from
-    the class probabilities of any classifier; returns the metrics."""
+def write_test_results(test, probabilities, classes, out_metrics, out_predictions, made_by=None):
+    """metrics.json (`test` and `test_dedup`, and `made_by`: what computed the probabilities) and
+    predictions.csv of the `test` rows of split.csv, from the class probabilities of any classifier;
+    returns the metrics."""
     y_true = test.label.map(classes.index).to_numpy()
     dedup = split.dedup_mask(test).to_numpy()
     metrics = {
         "test": test_metrics(y_true, probabilities, classes),
         "test_dedup": test_metrics(y_true[dedup], probabilities[dedup], classes),
         "classes": list(classes),
-        "backend": backend.version(),
+        **(made_by or {}),
     }
     Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
 
