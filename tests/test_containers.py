@@ -38,7 +38,7 @@ def test_dockerfile_base_is_a_build_argument_defaulting_to_the_locked_tensorflow
 
 
 def test_dockerfile_keeps_a_base_tensorflow_and_checks_the_lock():
-    (install,) = [run for run in dockerfile_instructions("RUN") if "requirements" in run]
+    install = " && ".join(dockerfile_instructions("RUN"))
     # A base with TensorFlow (the GPU image's CUDA build) gets the lock without the CPU build.
     assert "if python3 -m pip show --quiet tensorflow" in install
     assert "grep -v '^tensorflow_cpu==' requirements.lock > /tmp/requirements.txt" in install
@@ -98,11 +98,14 @@ def test_missing_image_file_is_named_with_how_to_build_it(tmp_path):
 
 
 def test_snakemake_with_apptainer_refuses_a_missing_image_before_any_job(tmp_path):
-    result = run_snakemake(tmp_path, "--dry-run", "--software-deployment-method", "apptainer", check=False)
+    missing = "no-such-folder/mribench.sif"  # not the default: a developer may have built that one
+    apptainer = ["--software-deployment-method", "apptainer"]
+    result = run_snakemake(tmp_path, "--dry-run", *apptainer, "--config", f"container={missing}", check=False)
     assert result.returncode != 0
-    assert f"config key `container`: the image file {REPO}/mribench_{VERSION}.sif does not exist" in (
-        result.stdout + result.stderr
+    message = (
+        f"config key `container`: the image file {REPO / missing} does not exist. Build it with `make image`"
     )
+    assert message in result.stdout + result.stderr
 
 
 def test_lock_check_passes_here_and_names_every_drift(tmp_path, capsys):
