@@ -9,7 +9,7 @@ rule obtain_dataset:
     conda:
         "../envs/data.yaml"
     params:
-        dataset=config["dataset"],
+        dataset=dataset_source_settings(),
     script:
         "../scripts/obtain_dataset.py"
 

@@ -12,10 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
 TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
+# The Keras backend the tests run on: `make test` runs the suite on TensorFlow, then the tests
+# marked `backends` again with KERAS_BACKEND=jax, workflows included.
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
 
 
 def snakemake_command(workdir, *args, configfiles=(TINY,)):
-    """The command line that runs the real workflow of this repository in `workdir`."""
+    """The command line that runs the real workflow of this repository in `workdir`, on the tests'
+    Keras backend."""
+    if BACKEND != "tensorflow":
+        configfiles = (*configfiles, BACKEND_OVERLAY)
     return [
         str(SNAKEMAKE),
         "--snakefile", str(REPO / "Snakefile"),
@@ -26,6 +33,9 @@ def snakemake_command(workdir, *args, configfiles=(TINY,)):
     ]  # fmt: skip
 
 
+# JAX compiles every training and inference step with XLA; its persistent cache lets the tests'
+# many processes reuse what an earlier one compiled.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / "jax"))
 SNAKEMAKE_ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
 
 
@@ -113,6 +123,7 @@ def trained_model(tmp_path_factory):
         "augmentation": config["augmentation"],
         "training": config["training"]
         | {
+            "backend": BACKEND,
             "batch_size": 8,
             "dense_units": 16,
             "feature_extraction": config["training"]["feature_extraction"]
@@ -120,6 +131,7 @@ def trained_model(tmp_path_factory):
         },
         "model": {"weights": "none", "unfreeze_layers": 4},
     }
+    (root / "settings.json").write_text(json.dumps(settings))
     run = root / "run"
     run.mkdir()
     train_target(

@@ -91,6 +91,7 @@ def start_snakemake(workdir, configfiles):
     )
 
 
+@pytest.mark.backends
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumable = write_yaml(tmp_path / "resumable.yaml", RESUMABLE)
     configfiles = (TINY, resumable)
@@ -202,6 +203,7 @@ def test_weights_file_of_another_architecture_is_refused(tmp_path, small_model):
         build_model("vgg16", n_classes=2, image_size=32, weights=str(weights))
 
 
+@pytest.mark.backends
 def test_evaluation_refuses_a_model_from_another_run(tmp_path, small_model):
     run = tmp_path / "runs" / "vgg16_feature_extraction" / "seed42"
     run.mkdir(parents=True)

@@ -1,11 +1,11 @@
-"""The real Snakemake workflow, end to end on the tiny preset, and its rebuild-only-what-changed planning."""
+"""The real Snakemake workflow, end to end on the tiny preset (its re-runs: tests/test_rebuild.py)."""
 
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
@@ -63,6 +63,7 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
     }
 
 
+@pytest.mark.backends
 def test_every_output_exists_and_is_consistent(tiny_run):
     split = pd.read_csv(tiny_run / "results/data/split.csv")
     assert list(split.columns[:4]) == ["path", "label", "split", "sha256"]
@@ -95,6 +96,8 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         train = read_json(run / "train.json")
         assert train["model_bytes"] == (run / "model.keras").stat().st_size
         assert train["seed"] == 42 and train["deterministic"] is True
+        assert train["backend"]["name"] == read_json(run / "metrics.json")["backend"]["name"] == BACKEND
+        assert train["versions"]["keras backend"] == BACKEND and BACKEND in train["versions"]
         history = pd.read_csv(run / "history.csv")
         expected_stages = ["feature_extraction"] + (["fine_tuning"] if "fine_tuning" in target else [])
         assert list(history.stage.unique()) == expected_stages
@@ -115,52 +118,13 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert f'id="{model}-{strategy}-42"' in html
 
 
+@pytest.mark.backends
 def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     fe = read_json(tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42/train.json")
     ft = read_json(tiny_run / "results/runs/mobilenetv2_fine_tuning/seed42/train.json")
     assert ft["stages"][0] == fe["stages"][0]
     assert ft["trainable_params"] > fe["trainable_params"]
     assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
-
-
-def test_rerun_with_nothing_changed_does_nothing(tiny_run):
-    assert planned_jobs(run_snakemake(tiny_run, "-n")) == {}
-
-
-def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
-    changed = write_yaml(
-        tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
-    )
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 2,
-        "evaluate": 2,
-        "gradcam": 2,
-        "stats": 1,
-        "report": 1,
-        "model_card": 6,  # every card shows its intervals from the shared stats.json
-        "all": 1,
-    }
-    outputs = [
-        line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
-    ]
-    assert any("results/runs/mobilenetv2_fine_tuning/seed42/model.keras" in line for line in outputs)
-    retrained = [line for line in outputs if "MODEL_CARD.md" not in line]  # cards show the shared stats
-    assert not any("results/runs/vgg16" in line or "results/runs/resnet50v2" in line for line in retrained)
-
-
-def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
-    changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 6,
-        "evaluate": 6,
-        "gradcam": 6,
-        "stats": 1,
-        "report": 1,
-        "model_card": 6,
-        "all": 1,
-    }
 
 
 def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):

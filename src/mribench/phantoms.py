@@ -25,8 +25,10 @@ file from its own one, so the same arguments always give byte-identical files.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -110,26 +112,39 @@ def generate_dataset(
     test_per_class: int,
     image_size: int = 256,
     seed: int = 0,
+    processes: int = 1,
 ) -> None:
-    """Write dest/Training/<class>/*.jpg and dest/Testing/<class>/*.jpg.
+    """Write dest/Training/<class>/*.jpg and dest/Testing/<class>/*.jpg, in `processes` processes.
 
     Files are named like Kaggle's (``Tr-gl_0000.jpg``, ``Te-no_0012.jpg``: split,
     first two letters of the class, index) and existing ones are overwritten.
     Image i of a class is drawn from ``default_rng([seed, split, class, i])`` with
-    the indices of split and class, so it never depends on what else is generated.
+    the indices of split and class, so it never depends on what else is generated
+    (nor on the number of processes).
     """
     for label in classes:
         lesion_painter(label)  # fail on an unknown class before writing anything
     counts = (train_per_class, test_per_class)
+    files = []
     for split_index, (split, count) in enumerate(zip(SPLITS, counts, strict=True)):
         prefix = split[:2]  # "Tr" / "Te", as in the Kaggle file names
         for class_index, label in enumerate(classes):
             folder = Path(dest) / split / label
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
-                rng = np.random.default_rng([seed, split_index, class_index, i])
-                image = phantom_file_image(label, rng, image_size)
-                _save_jpeg(image, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg")
+                key = (seed, split_index, class_index, i)
+                files.append((label, key, image_size, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg"))
+    if processes == 1:
+        list(map(_write_phantom, files))
+        return
+    # spawn, not fork: the caller may run JAX or TensorFlow, whose threads a fork would break
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_write_phantom, files, chunksize=32))
+
+
+def _write_phantom(file):
+    label, key, image_size, path = file
+    _save_jpeg(phantom_file_image(label, np.random.default_rng(key), image_size), path)
 
 
 def phantom_file_image(label: str, rng: np.random.Generator, size: int) -> Image.Image:

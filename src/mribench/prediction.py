@@ -99,7 +99,7 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
             inputs = np.stack(pixels).astype("float32")
             probabilities = np.asarray(model.predict_on_batch(inputs))
             if overlay_names is not None:
-                from mribench import gradcam  # imports TensorFlow: only when asked for
+                from mribench import gradcam
 
                 heatmaps = gradcam.heatmaps(model, metadata["model"], inputs, probabilities.argmax(axis=1))
             for i, ((path, argument), p) in enumerate(zip(batch, probabilities, strict=True)):
