@@ -1,6 +1,9 @@
 import os
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version
+
+from mribench.container import workflow_image
 
 min_version("9.0")
 
@@ -8,7 +11,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-container: config["container"]
+# A registry URI as given, or a local .sif relative to this folder (mribench/container.py).
+uses_apptainer = DeploymentMethod.APPTAINER in workflow.deployment_settings.deployment_method
+
+
+container: workflow_image(config["container"], workflow.basedir, uses_apptainer)
 
 
 # Every job imports this workflow's own mribench, also in a conda env (which has only the
