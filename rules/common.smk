@@ -10,6 +10,7 @@ wildcard_constraints:
     model="|".join(config["models"]),
     strategy="feature_extraction|fine_tuning",
     seed=r"\d+",
+    external_set="|".join(config["external_test_sets"]) or "(?!)",  # (?!) matches nothing
 
 
 def run_dirs():
@@ -74,6 +75,10 @@ def model_card_inputs(wildcards):
     }
     if config["export"]["enabled"]:
         inputs["export"] = f"{run}/export.json"
+    names = list(config["external_test_sets"])
+    inputs["external_metrics"] = [f"{run}/external/{name}/metrics.json" for name in names]
+    inputs["external_stats"] = [f"results/stats/external/{name}/stats.json" for name in names]
+    inputs["external_audit"] = [f"results/external/{name}/audit.json" for name in names]
     return inputs
 
 
@@ -120,3 +125,51 @@ def gradcam_galleries():
     if not config["report"]["gradcam"]:
         return []
     return expand("{run}/gradcam/gallery.png", run=run_dirs())
+
+
+def external_set(wildcards):
+    """The config entry of the external test set a job is about."""
+    return config["external_test_sets"][wildcards.external_set]
+
+
+def external_classes(wildcards):
+    return external_set(wildcards)["classes"]
+
+
+def external_run_files(external_set, name):
+    """A file of every target's results on one external test set."""
+    return [f"{run}/external/{external_set}/{name}" for run in run_dirs()]
+
+
+def external_stats_runs(wildcards):
+    """(target, seed, predictions.csv) of every target on one external test set, for its statistics."""
+    return [
+        [
+            target,
+            seed,
+            predictions.replace("/predictions.csv", f"/external/{wildcards.external_set}/predictions.csv"),
+        ]
+        for target, seed, predictions in stats_runs()
+    ]
+
+
+def external_report_inputs():
+    """Audit, statistics and every target's metrics of every external test set, for the report."""
+    return [
+        path
+        for name in config["external_test_sets"]
+        for path in [f"results/external/{name}/audit.json", f"results/stats/external/{name}/stats.json"]
+        + external_run_files(name, "metrics.json")
+    ]
+
+
+def external_report_sets():
+    """name -> classes, audit.json and stats.json of every external test set (report and model cards)."""
+    return {
+        name: {
+            "classes": test_set["classes"],
+            "audit": f"results/external/{name}/audit.json",
+            "stats": f"results/stats/external/{name}/stats.json",
+        }
+        for name, test_set in config["external_test_sets"].items()
+    }

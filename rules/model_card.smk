@@ -13,5 +13,6 @@ rule model_card:
         dataset=config["dataset"],
         training=config["training"],
         augmentation=config["augmentation"],
+        external_sets=list(config["external_test_sets"]),
     script:
         "../scripts/model_card.py"

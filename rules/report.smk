@@ -12,6 +12,7 @@ rule report:
         audit="results/data/audit.json",
         dataset="results/data/dataset",
         exports=export_files(),
+        external=external_report_inputs(),
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),
@@ -25,5 +26,6 @@ rule report:
         run_dirs=run_dirs(),
         config=config,
         workflow_dir=workflow.basedir,
+        external_sets=external_report_sets(),
     script:
         "../scripts/report.py"

@@ -1,4 +1,4 @@
-"""Evaluate a trained model on the held-out test set, with scikit-learn's metrics."""
+"""Evaluate a trained model on the held-out test set and on external test sets, with scikit-learn's metrics."""
 
 import json
 from pathlib import Path
@@ -79,3 +79,64 @@ def test_metrics(y_true, probabilities, classes):
         ),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def evaluate_external(
+    model_path, expected, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
+    out_predictions,
+):  # fmt: skip
+    """Metrics and predictions of one model on an external test set whose classes may be a subset.
+
+    The model's probabilities are restricted to the set's classes and renormalised to sum to one: the
+    prediction is the argmax among those classes (a set without `notumor` cannot count a `notumor`
+    answer as any of its classes), and loss and the one-vs-rest AUCs (stats) are of the renormalised
+    probabilities. How much the model put on the classes the set lacks is recorded beside them.
+    `external_dedup` leaves out the images with an exact or pixel twin in Training.
+    """
+    metadata = check_metadata(model_path, classes=list(classes), **expected)
+    model = keras.models.load_model(model_path, safe_mode=True)
+    rows = pd.read_csv(audit_csv, keep_default_na=False)  # the set's audit: its valid images are the set
+    rows = rows[rows.status == "ok"].reset_index(drop=True)
+    pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
+    probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
+    restricted = restrict_probabilities(probabilities, classes, set_classes)
+    among_all = [classes[i] for i in probabilities.argmax(axis=1)]
+
+    y_true = rows.label.map(list(set_classes).index).to_numpy()
+    dedup = ~rows.twin_in_training.isin(split.LEAKED).to_numpy()
+    metrics = {
+        "external": test_metrics(y_true, restricted, set_classes),
+        "external_dedup": test_metrics(y_true[dedup], restricted[dedup], set_classes),
+        "classes": list(set_classes),
+        "model_classes": list(classes),
+        "outside_set": {
+            "mean_probability": float(
+                1 - probabilities[:, class_columns(classes, set_classes)].sum(axis=1).mean()
+            ),
+            "argmax_share": float(np.mean([label not in set_classes for label in among_all])),
+        },
+    }
+    Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
+    predictions = pd.DataFrame(
+        {
+            "file": rows.path,
+            "true": rows.label,
+            "predicted": [set_classes[i] for i in restricted.argmax(axis=1)],
+            "predicted_among_all": among_all,
+            "twin_in_training": rows.twin_in_training,
+            "twin_in_testing": rows.twin_in_testing,
+        }
+    )
+    for i, name in enumerate(set_classes):
+        predictions[f"p_{name}"] = restricted[:, i]
+    predictions.to_csv(out_predictions, index=False, float_format="%.6f")
+
+
+def class_columns(classes, set_classes):
+    return [list(classes).index(label) for label in set_classes]
+
+
+def restrict_probabilities(probabilities, classes, set_classes):
+    """The model's probabilities of `set_classes` only, renormalised to sum to one per image."""
+    kept = probabilities[:, class_columns(classes, set_classes)].astype("float64")
+    return kept / np.maximum(kept.sum(axis=1, keepdims=True), np.finfo("float64").tiny)

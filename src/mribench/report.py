@@ -117,10 +117,13 @@ def write_report(
     out_html,
     audit_json=None,
     export_jsons=(),
+    external_sets=None,
 ):
     """summary.csv and report.html; `audit_json` is the data audit's summary, shown when given;
-    `export_jsons` are the targets' export.json files, when config export.enabled."""
-    summary = summarise(run_dirs)
+    `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
+    maps each external test set's name to its classes, audit.json and stats.json."""
+    external_sets = external_sets or {}
+    summary = add_external_columns(summarise(run_dirs), external_sets)
     summary.drop(columns="model_megabytes").to_csv(out_summary, index=False, float_format="%.6g")
     statistics = json.loads(Path(stats_json).read_text())
     table, per_seed = overview(summary, statistics)
@@ -168,6 +171,7 @@ def write_report(
         test_overlap=config["dedup"]["test_overlap"],
         dropped=int((split_rows.split == "dropped").sum()),
         exports=[json.loads(Path(path).read_text()) for path in export_jsons],
+        external=external_sections(summary, external_sets),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,
@@ -185,6 +189,55 @@ def write_report(
         },
     )
     Path(out_html).write_text(html)
+
+
+def add_external_columns(summary, external_sets):
+    """Per external test set: accuracy, macro-F1, image count, and the accuracy drop from the internal test."""
+    for name in external_sets:
+        metrics = [
+            json.loads(Path(run_dir, "external", name, "metrics.json").read_text())["external"]
+            for run_dir in summary.run_dir
+        ]
+        summary[f"external_{name}_accuracy"] = [m["accuracy"] for m in metrics]
+        summary[f"external_{name}_macro_f1"] = [macro_f1(m) for m in metrics]
+        summary[f"external_{name}_accuracy_drop"] = (
+            summary.test_accuracy - summary[f"external_{name}_accuracy"]
+        )
+        summary[f"external_{name}_n_images"] = [m["n_images"] for m in metrics]
+    return summary
+
+
+def external_sections(summary, external_sets):
+    """One report section per external test set: every target beside its internal test, and the overlap."""
+    sections = []
+    for name, test_set in external_sets.items():
+        statistics = json.loads(Path(test_set["stats"]).read_text())
+        by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
+        rows = []
+        for row in summary.itertuples():
+            metrics = json.loads(Path(row.run_dir, "external", name, "metrics.json").read_text())
+            rows.append(
+                {
+                    "model": row.model,
+                    "strategy": row.strategy,
+                    "seed": row.seed,
+                    "internal_accuracy": row.test_accuracy,
+                    "internal_macro_f1": row.test_macro_f1,
+                    "metrics": metrics,
+                    "stats": by_run[f"{row.model}_{row.strategy}", row.seed],
+                }
+            )
+        sections.append(
+            {
+                "name": name,
+                "classes": test_set["classes"],
+                "audit": json.loads(Path(test_set["audit"]).read_text()),
+                "rows": rows,
+                "mcnemar": statistics["mcnemar"],
+                "alpha": statistics["alpha"],
+            }
+        )
+    return sections
 
 
 def macro_f1(metrics):

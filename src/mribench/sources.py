@@ -42,12 +42,7 @@ class DatasetError(RuntimeError):
 
 def obtain_dataset(dest, dataset):
     """Fill `dest` with Training/<class>/ and Testing/<class>/ from the configured source."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for killed_attempt in dest.parent.glob(f".{dest.name}.partial-*"):
-        shutil.rmtree(killed_attempt)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
-        staging = Path(tmp) / "dataset"
+    with staging_folder(dest) as staging:
         if dataset["source"] == "kaggle":
             download_from_kaggle(dataset["kaggle_slug"], staging)
         elif dataset["source"] == "path":
@@ -62,6 +57,18 @@ def obtain_dataset(dest, dataset):
                 image_size=demo["image_size"],
                 seed=demo["seed"],
             )
+
+
+@contextlib.contextmanager
+def staging_folder(dest):
+    """A fresh path beside `dest` to fill; renamed to `dest` only when the block completes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for killed_attempt in dest.parent.glob(f".{dest.name}.partial-*"):
+        shutil.rmtree(killed_attempt)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
+        staging = Path(tmp) / "dataset"
+        yield staging
         staging.rename(dest)
 
 
@@ -89,12 +96,15 @@ def download_from_kaggle(slug, dest):
     copy_local_dataset(archives[0], dest)
 
 
-def copy_local_dataset(source, dest):
-    """Copy a folder, or safely extract a zip, holding the Kaggle layout (maybe inside one top folder)."""
+def copy_local_dataset(source, dest, find_root=None):
+    """Copy a folder, or safely extract a zip, holding the Kaggle layout (maybe inside one top folder).
+
+    `find_root(folder, origin)` picks the folder to copy for another layout (default: kaggle_root)."""
+    find_root = find_root or kaggle_root
     if not source.exists():
         raise DatasetError(f"dataset path {source} does not exist; set dataset.path in config.yaml")
     if source.is_dir():
-        root = kaggle_root(source, source)
+        root = find_root(source, source)
         shutil.copytree(root, dest)
         _check_complete(dest, count_files(root), source)
         return
@@ -102,7 +112,7 @@ def copy_local_dataset(source, dest):
         raise DatasetError(f"dataset path {source} is neither a folder nor a .zip file")
     unpacked = dest.parent / "unpacked"
     safe_extract(source, unpacked)
-    kaggle_root(unpacked, source).rename(dest)
+    find_root(unpacked, source).rename(dest)
 
 
 def safe_extract(archive, dest):
