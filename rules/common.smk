@@ -110,10 +110,11 @@ def training_settings(wildcards):
     }
 
 
-def stats_runs():
-    """(target, seed, predictions.csv) of every target, for the statistics across targets."""
+def stats_runs(predictions="predictions.csv"):
+    """(target, seed, predictions file) of every target, for the statistics across targets; `predictions`
+    is the file's path in the run folder (external/<set>/predictions.csv for an external test set)."""
     return [
-        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/predictions.csv"]
+        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/{predictions}"]
         for model in config["models"]
         for strategy in config["strategies"]
         for seed in config["seeds"]
@@ -143,14 +144,7 @@ def external_run_files(external_set, name):
 
 def external_stats_runs(wildcards):
     """(target, seed, predictions.csv) of every target on one external test set, for its statistics."""
-    return [
-        [
-            target,
-            seed,
-            predictions.replace("/predictions.csv", f"/external/{wildcards.external_set}/predictions.csv"),
-        ]
-        for target, seed, predictions in stats_runs()
-    ]
+    return stats_runs(f"external/{wildcards.external_set}/predictions.csv")
 
 
 def external_report_inputs():

@@ -23,7 +23,7 @@ rule audit_external_set:
             "results/external/{external_set}/audit.csv",
             caption="captions/external_audit.rst",
             category="External test sets",
-            labels={"set": "{external_set}"},
+            labels={"set": "{external_set}", "table": "audit"},
         ),
     log:
         "logs/audit_external_set/{external_set}.log",

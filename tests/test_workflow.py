@@ -135,8 +135,10 @@ def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
     assert planned_jobs(result) == {
         "train": 2,
         "evaluate": 2,
+        "evaluate_external": 2,  # the tiny profile's external test set
         "gradcam": 2,
         "stats": 1,
+        "stats_external": 1,
         "report": 1,
         "model_card": 6,  # every card shows its intervals from the shared stats.json
         "all": 1,
@@ -155,8 +157,10 @@ def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_pa
     assert planned_jobs(result) == {
         "train": 6,
         "evaluate": 6,
+        "evaluate_external": 6,
         "gradcam": 6,
         "stats": 1,
+        "stats_external": 1,
         "report": 1,
         "model_card": 6,
         "all": 1,

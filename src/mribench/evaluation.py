@@ -1,4 +1,4 @@
-"""Evaluate a trained model on the held-out test set and on external test sets, with scikit-learn's metrics."""
+"""Evaluate a trained model on the held-out test set and on external test sets (scikit-learn metrics)."""
 
 import json
 from pathlib import Path

@@ -192,7 +192,7 @@ def write_report(
 
 
 def add_external_columns(summary, external_sets):
-    """Per external test set: accuracy, macro-F1, image count, and the accuracy drop from the internal test."""
+    """Per external test set: accuracy, macro-F1, image count and the accuracy drop from the internal test."""
     for name in external_sets:
         metrics = [
             json.loads(Path(run_dir, "external", name, "metrics.json").read_text())["external"]
