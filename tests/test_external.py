@@ -1,6 +1,7 @@
 """External test sets: obtaining, auditing for overlap with the dataset, the class-subset restriction,
 config validation, and the tiny workflow's per-set outputs, report section and rebuild planning."""
 
+import json
 import shutil
 import zipfile
 
@@ -15,6 +16,7 @@ from mribench.audit import AuditError, write_audit
 from mribench.evaluation import evaluate_external, restrict_probabilities
 from mribench.external import audit_external_set, obtain_external_set
 from mribench.phantoms import KNOWN_CLASSES, Scanner, generate_dataset, generate_test_set, render_phantom
+from mribench.report import external_sections, render
 from mribench.sources import DatasetError
 
 CLASSES = list(KNOWN_CLASSES)
@@ -260,6 +262,28 @@ def test_every_target_is_scored_on_the_tiny_external_set(tiny_run):
     assert len(stats["targets"]) == 6 and len(stats["mcnemar"]) == 15
     html = (tiny_run / "results/report.html").read_text()
     assert 'id="external-shifted"' in html and "No image of this set has an exact, pixel or near twin" in html
+
+
+def test_an_overlapping_set_is_flagged_atop_its_report_section(tiny_run, dataset, tmp_path, monkeypatch):
+    shutil.copytree(dataset / "dataset" / "Testing", tmp_path / "copy")
+    _, overlapping = audit(tmp_path / "copy", dataset)
+    (tmp_path / "audit.json").write_text(json.dumps(overlapping))
+    monkeypatch.chdir(tiny_run)  # summary.csv holds the run folders relative to the workflow's directory
+    sections = external_sections(
+        pd.read_csv("results/summary.csv"),
+        {
+            "shifted": {
+                "classes": ["glioma", "notumor", "pituitary"],
+                "audit": tmp_path / "audit.json",
+                "stats": "results/stats/external/shifted/stats.json",
+            }
+        },
+    )
+    html = render("external.html.j2", external=sections, several_seeds=False)
+    section = html[html.index('id="external-shifted"') :]
+    assert section.index("This set overlaps the dataset") < section.index("<table>")
+    assert "12 of its\n12 images have a twin in Testing\n(12 exact, 0 pixel, 0 near)" in section
+    assert len(sections[0]["rows"]) == 6
 
 
 def test_a_set_added_later_reruns_only_its_own_jobs_and_the_summaries(tiny_run, tmp_path):
