@@ -13,7 +13,7 @@ from PIL import Image
 from test_config import config_with, refusal
 
 from mribench.audit import AuditError, write_audit
-from mribench.evaluation import evaluate_external, restrict_probabilities
+from mribench.evaluation import evaluate_external, restrict_probabilities, write_external_results
 from mribench.external import audit_external_set, obtain_external_set
 from mribench.phantoms import KNOWN_CLASSES, Scanner, generate_dataset, generate_test_set, render_phantom
 from mribench.report import external_sections, render
@@ -162,6 +162,33 @@ def test_probabilities_are_restricted_to_the_sets_classes_and_renormalised():
     restricted = restrict_probabilities(probabilities, CLASSES, ["glioma", "meningioma", "pituitary"])
     np.testing.assert_allclose(restricted, [[0.25, 0.5, 0.25], [0.625, 0.125, 0.25]])
     assert restricted.argmax(axis=1).tolist() == [1, 0]  # the first image's notumor answer is set aside
+
+
+def test_external_results_of_hand_built_probabilities(tmp_path):
+    rows = pd.DataFrame(
+        {
+            "path": ["glioma/a.jpg", "glioma/b.jpg", "pituitary/c.jpg", "pituitary/d.jpg"],
+            "label": ["glioma", "glioma", "pituitary", "pituitary"],
+            "twin_in_training": ["", "exact", "", "near"],
+            "twin_in_testing": ["", "", "", ""],
+        }
+    )
+    probabilities = np.array(  # columns: glioma, meningioma, notumor, pituitary
+        [[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.6, 0.2], [0.2, 0.1, 0.1, 0.6], [0.5, 0.2, 0.1, 0.2]]
+    )
+    set_classes = ["glioma", "pituitary"]
+    write_external_results(
+        rows, probabilities, CLASSES, set_classes, tmp_path / "metrics.json", tmp_path / "predictions.csv"
+    )
+    metrics, predictions = read_json(tmp_path / "metrics.json"), pd.read_csv(tmp_path / "predictions.csv")
+    assert predictions.predicted.tolist() == ["glioma", "pituitary", "pituitary", "glioma"]
+    assert predictions.predicted_among_all.tolist() == ["glioma", "notumor", "pituitary", "glioma"]
+    assert metrics["external"]["accuracy"] == pytest.approx(0.5)
+    expected_loss = -np.mean(np.log([0.7 / 0.8, 0.1 / 0.3, 0.6 / 0.8, 0.2 / 0.7]))
+    assert metrics["external"]["loss"] == pytest.approx(expected_loss, rel=1e-6)
+    assert metrics["external"]["confusion_matrix"] == [[1, 1], [1, 1]]
+    assert metrics["external_dedup"]["n_images"] == 3  # the exact twin left out, the near twin kept
+    assert metrics["outside_set"] == {"mean_probability": pytest.approx(0.35), "argmax_share": 0.25}
 
 
 def test_a_target_is_scored_on_a_class_subset(trained_model, tmp_path):

@@ -85,23 +85,32 @@ def evaluate_external(
     model_path, expected, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
     out_predictions,
 ):  # fmt: skip
-    """Metrics and predictions of one model on an external test set whose classes may be a subset.
-
-    The model's probabilities are restricted to the set's classes and renormalised to sum to one: the
-    prediction is the argmax among those classes (a set without `notumor` cannot count a `notumor`
-    answer as any of its classes), and loss and the one-vs-rest AUCs (stats) are of the renormalised
-    probabilities. How much the model put on the classes the set lacks is recorded beside them.
-    `external_dedup` leaves out the images with an exact or pixel twin in Training.
-    """
+    """Metrics and predictions of one model on an external test set (see write_external_results)."""
     metadata = check_metadata(model_path, classes=list(classes), **expected)
     model = keras.models.load_model(model_path, safe_mode=True)
-    rows = pd.read_csv(audit_csv, keep_default_na=False)  # the set's audit: its valid images are the set
-    rows = rows[rows.status == "ok"].reset_index(drop=True)
+    rows = read_external_set(audit_csv)
     pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
     probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
+    write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)
+
+
+def read_external_set(audit_csv):
+    """The images of an external test set: the valid rows of its audit.csv."""
+    rows = pd.read_csv(audit_csv, keep_default_na=False)
+    return rows[rows.status == "ok"].reset_index(drop=True)
+
+
+def write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions):
+    """metrics.json and predictions.csv of any classifier's `probabilities` (over `classes`) on a set.
+
+    The probabilities are restricted to the set's classes and renormalised to sum to one: the
+    prediction is the argmax among those classes (a set without `notumor` cannot count a `notumor`
+    answer as any of its classes), and loss and the one-vs-rest AUCs (stats) are of the renormalised
+    probabilities. How much the classifier put on the classes the set lacks is recorded beside them.
+    `external_dedup` leaves out the images with an exact or pixel twin in Training.
+    """
     restricted = restrict_probabilities(probabilities, classes, set_classes)
     among_all = [classes[i] for i in probabilities.argmax(axis=1)]
-
     y_true = rows.label.map(list(set_classes).index).to_numpy()
     dedup = ~rows.twin_in_training.isin(split.LEAKED).to_numpy()
     metrics = {
