@@ -4,7 +4,10 @@ study's augmentation, on the same generated 512 px JPEGs. Targets: >= 4x and >= 
 
 Each pipeline delivers the batches of one training stage (`--epochs`, the study's 10) from a fresh
 iterator, and the pipelines take turns over ROUNDS such runs, so a change of load falls on all of
-them alike; the one-time decode counts once per run for the pipelines that decode once.
+them alike; the one-time decode counts once per run for the pipelines that decode once. mribench's
+stream is read through the data adapter that `fit` uses on the running backend (TensorFlow: a
+tf.data dataset around the PyDataset's worker threads), so it is timed as training reads it. The
+comparisons need TensorFlow (tf.data, ImageDataGenerator): run it on the TensorFlow backend.
 
 Usage: python bench/bench_pipeline.py [--per-class 80] [--size 224] [--batch 32] [--epochs 10]
 """
@@ -13,9 +16,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 from common import Run, Stopwatch, image_benchmark, print_table
+from keras.src.trainers.data_adapters import get_data_adapter
 from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
-from mribench import images
+from mribench import images, pipeline
 
 ROUNDS = 2
 
@@ -32,6 +36,15 @@ def keras_layers(settings, seed):
     return keras.Sequential(steps)
 
 
+ADAPTERS = []  # of the PyDatasets being read: their worker threads stop at the end of each turn
+
+
+def as_fit_reads_it(stream):
+    """The tf.data dataset Keras' `fit` makes of a PyDataset on the TensorFlow backend."""
+    ADAPTERS.append(get_data_adapter(stream))
+    return ADAPTERS[-1].get_tf_dataset()
+
+
 def interleaved(pipelines, n_batches, rounds):
     """Seconds and images per pipeline, `n_batches` each per round, taking turns in a rotating
     order; a tf.data pipeline gets a fresh iterator each round, so no work it prefetched during
@@ -40,7 +53,7 @@ def interleaved(pipelines, n_batches, rounds):
     names = list(pipelines)
     for round_index in range(rounds):
         for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-            batches = pipelines[name]
+            batches = pipelines[name]()
             with Stopwatch() as watch:
                 if isinstance(batches, tf.data.Dataset):
                     for x, _ in batches.take(n_batches):
@@ -49,6 +62,8 @@ def interleaved(pipelines, n_batches, rounds):
                     for _ in range(n_batches):
                         seen[name] += len(next(batches)[0])
             seconds[name] += watch.seconds
+            while ADAPTERS:  # as fit() does at the end of an epoch
+                ADAPTERS.pop().on_epoch_end()
     return seconds, seen
 
 
@@ -62,12 +77,18 @@ def main():
     run = Run("pipeline")
     with Stopwatch() as decode:
         pixels = images.load_images(root, paths, args.size, threads=2)
-    ours = images.training_dataset(pixels, y, len(classes), args.batch, 0, settings)
     layers = keras_layers(settings, 0)
-    plain = images.training_dataset(pixels, y, len(classes), args.batch, 0, augmentation=None)
-    keras_pipeline = plain.map(
-        lambda x, t: (layers(x, training=True), t), num_parallel_calls=tf.data.AUTOTUNE
-    ).prefetch(tf.data.AUTOTUNE)
+
+    def ours():
+        return as_fit_reads_it(pipeline.TrainingBatches(pixels, y, len(classes), args.batch, 0, settings))
+
+    def keras_pipeline():
+        plain = as_fit_reads_it(pipeline.TrainingBatches(pixels, y, len(classes), args.batch, 0))
+        return plain.map(
+            lambda x, t: (layers(tf.cast(x, tf.float32), training=True), t),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).prefetch(tf.data.AUTOTUNE)
+
     generator = ImageDataGenerator(
         rotation_range=settings["rotation_degrees"],
         zoom_range=settings["zoom"],
@@ -83,7 +104,7 @@ def main():
     pipelines = {
         "mribench one-pass (decoded once)": ours,
         "Keras augmentation layers (decoded once)": keras_pipeline,
-        "ImageDataGenerator.flow_from_directory": generator,
+        "ImageDataGenerator.flow_from_directory": lambda: generator,
     }
     interleaved(pipelines, 2, 1)  # trace the graphs
     seconds, seen = interleaved(pipelines, n_batches, ROUNDS)

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from common import Run, Stopwatch, image_benchmark, print_table
 
-from mribench import images
+from mribench import images, pipeline
 from mribench.model import build_model
 
 
@@ -54,7 +54,7 @@ def main():
         ),
         "mribench": (
             build_model("mobilenetv2", len(classes), args.size, None),
-            images.training_dataset(pixels, y, len(classes), args.batch, 0, settings),
+            pipeline.TrainingBatches(pixels, y, len(classes), args.batch, 0, settings),
         ),
     }
     speed = interleaved_throughput(fits, steps, args.epochs, n_images)

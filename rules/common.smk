@@ -98,15 +98,44 @@ def training_inputs(wildcards):
     return inputs
 
 
+def pick(section, *keys):
+    """The given keys of a config section, in the section's order."""
+    return {key: value for key, value in section.items() if key in keys}
+
+
+def dataset_source_settings():
+    """What obtain_dataset reads: dataset.source and that source's own keys (the phantom generator
+    also draws the classes; a copied or downloaded dataset brings its own folders)."""
+    dataset = config["dataset"]
+    keys = {"kaggle": ["kaggle_slug"], "path": ["path"], "demo": ["classes", "demo"]}[dataset["source"]]
+    return pick(dataset, "source", *keys)
+
+
+# The settings a training strategy does not read, so that changing one does not retrain it.
+# Fine-tuning continues the feature-extraction model (its start_model input), which already holds
+# the head (dense_units, dropout) and the augmentation layer if augment_on put one there. Any other
+# key reaches both strategies: a key added later re-runs too much until it is listed, never too little.
+NOT_READ_BY = {
+    "feature_extraction": {"training": {"fine_tuning"}, "model": {"unfreeze_layers"}},
+    "fine_tuning": {
+        "training": {"feature_extraction", "dense_units", "dropout", "augment_on"},
+        "model": set(),
+    },
+}
+
+
 def training_settings(wildcards):
-    """The config sections a training job depends on; as params they trigger its rerun."""
-    training = {k: v for k, v in config["training"].items() if k not in ("feature_extraction", "fine_tuning")}
+    """What the training job of one model and strategy reads (train_target's `settings`); as params,
+    a change to any of them re-runs the job, and no other setting does."""
+    not_read = NOT_READ_BY[wildcards.strategy]
     return {
         "classes": config["dataset"]["classes"],
         "image_size": config["image_size"],
         "augmentation": config["augmentation"],
-        "training": training | {wildcards.strategy: config["training"][wildcards.strategy]},
-        "model": config["model_settings"][wildcards.model],
+        "training": {k: v for k, v in config["training"].items() if k not in not_read["training"]},
+        "model": {
+            k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]
+        },
     }
 
 

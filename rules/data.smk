@@ -1,6 +1,7 @@
 rule obtain_dataset:
     output:
-        directory("results/data/dataset"),
+        dataset=directory("results/data/dataset"),
+        record="results/data/obtained.json",
     log:
         "logs/obtain_dataset/obtain_dataset.log",
     benchmark:
@@ -9,14 +10,15 @@ rule obtain_dataset:
     conda:
         "../envs/data.yaml"
     params:
-        dataset=config["dataset"],
+        dataset=dataset_source_settings(),
     script:
         "../scripts/obtain_dataset.py"
 
 
 rule audit:
     input:
-        "results/data/dataset",
+        dataset="results/data/dataset",
+        obtained="results/data/obtained.json",
     output:
         json="results/data/audit.json",
         csv=report("results/data/audit.csv", caption="captions/audit.rst", category="Data"),
@@ -34,6 +36,7 @@ rule audit:
         classes=config["dataset"]["classes"],
         on_invalid=config["audit"]["on_invalid"],
         near_duplicate_distance=config["audit"]["near_duplicate_distance"],
+        max_image_pixels=config["audit"]["max_image_pixels"],
     script:
         "../scripts/audit.py"
 

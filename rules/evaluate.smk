@@ -30,6 +30,7 @@ rule evaluate:
         mem_mb=8000,
         runtime=60,
     params:
+        backend=config["training"]["backend"],
         classes=config["dataset"]["classes"],
         batch_size=config["training"]["batch_size"],
     script:

@@ -17,6 +17,7 @@ rule export:
         mem_mb=8000,
         runtime=60,
     params:
+        backend=config["training"]["backend"],
         formats=config["export"]["formats"],
         latency_runs=config["export"]["latency_runs"],
     script:

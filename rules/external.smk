@@ -39,6 +39,7 @@ rule audit_external_set:
         classes=external_classes,
         on_invalid=config["audit"]["on_invalid"],
         near_duplicate_distance=config["audit"]["near_duplicate_distance"],
+        max_image_pixels=config["audit"]["max_image_pixels"],
     script:
         "../scripts/audit_external_set.py"
 
@@ -62,6 +63,7 @@ rule evaluate_external:
         mem_mb=8000,
         runtime=60,
     params:
+        backend=config["training"]["backend"],
         classes=config["dataset"]["classes"],
         set_classes=external_classes,
         batch_size=config["training"]["batch_size"],

@@ -23,6 +23,7 @@ rule gradcam:
         mem_mb=8000,
         runtime=30,
     params:
+        backend=config["training"]["backend"],
         classes=config["dataset"]["classes"],
         per_class=config["report"]["gradcam_images_per_class"],
         seed=config["report"]["seed"],

@@ -10,8 +10,17 @@ rule model_card:
     conda:
         "../envs/report.yaml"
     params:
-        dataset=config["dataset"],
-        training=config["training"],
+        dataset=dataset_source_settings() | pick(config["dataset"], "val_fraction", "split_seed"),
+        # the training protocol the card describes; the rest of it comes from train.json
+        training=pick(
+            config["training"],
+            "batch_size",
+            "dense_units",
+            "dropout",
+            "early_stopping_patience",
+            "reduce_lr_patience",
+            "reduce_lr_factor",
+        ),
         augmentation=config["augmentation"],
         external_sets=list(config["external_test_sets"]),
     script:

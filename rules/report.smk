@@ -24,6 +24,7 @@ rule report:
         "../envs/report.yaml"
     params:
         run_dirs=run_dirs(),
+        # the whole config: the report shows it as run, so any change re-runs the report
         config=config,
         workflow_dir=workflow.basedir,
         external_sets=external_report_sets(),

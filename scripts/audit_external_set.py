@@ -14,4 +14,5 @@ write_external_audit(
     on_invalid=snakemake.params.on_invalid,
     near_distance=snakemake.params.near_duplicate_distance,
     threads=snakemake.threads,
+    max_pixels=snakemake.params.max_image_pixels,
 )

@@ -2,6 +2,10 @@ from mribench.logs import send_output_to
 
 send_output_to(snakemake.log[0])
 
+from mribench import backend  # noqa: E402
+
+backend.select(snakemake.params.backend)  # before Keras is imported
+
 from mribench.evaluation import evaluate_external  # noqa: E402
 
 evaluate_external(

@@ -2,6 +2,11 @@ from mribench.logs import send_output_to
 
 send_output_to(snakemake.log[0])
 
+from mribench import backend  # noqa: E402
+
+# SavedModel and TFLite are TensorFlow's formats: TensorFlow's backend wherever it is installed
+backend.select("tensorflow" if backend.tensorflow_available() else snakemake.params.backend)
+
 from mribench.export import export_target  # noqa: E402
 
 export_target(

@@ -4,7 +4,12 @@ send_output_to(snakemake.log[0])
 
 from mribench.devices import use_own_gpu  # noqa: E402
 
-use_own_gpu()  # before TensorFlow is imported
+use_own_gpu()  # before the backend starts
+
+from mribench import backend  # noqa: E402
+
+training = snakemake.params.settings["training"]
+backend.select(training["backend"], training["deterministic"])  # before Keras is imported
 
 from mribench.training import train_target  # noqa: E402
 

@@ -1,7 +1,9 @@
 import json
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
 TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
+# The Keras backend the tests run on: `make test` runs the suite on TensorFlow, then the tests
+# marked `backends` again with KERAS_BACKEND=jax, workflows included.
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
 
 
 def snakemake_command(workdir, *args, configfiles=(TINY,)):
-    """The command line that runs the real workflow of this repository in `workdir`."""
+    """The command line that runs the real workflow of this repository in `workdir`, on the tests'
+    Keras backend."""
+    if BACKEND != "tensorflow":
+        configfiles = (*configfiles, BACKEND_OVERLAY)
     return [
         str(SNAKEMAKE),
         "--snakefile", str(REPO / "Snakefile"),
@@ -26,6 +35,9 @@ def snakemake_command(workdir, *args, configfiles=(TINY,)):
     ]  # fmt: skip
 
 
+# JAX compiles every training and inference step with XLA; its persistent cache lets the tests'
+# many processes reuse what an earlier one compiled.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / "jax"))
 SNAKEMAKE_ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
 
 
@@ -76,6 +88,22 @@ def assert_same_weights(layer, expected):
         np.testing.assert_array_equal(loaded.numpy(), original.numpy())
 
 
+def bomb_png(path, side=40000):
+    """A side x side one-bit PNG of zeros, written row by row with zlib (about 194 KB on disk)."""
+    row = bytes(1 + side // 8)  # filter byte and the row's bits
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 
@@ -113,6 +141,7 @@ def trained_model(tmp_path_factory):
         "augmentation": config["augmentation"],
         "training": config["training"]
         | {
+            "backend": BACKEND,
             "batch_size": 8,
             "dense_units": 16,
             "feature_extraction": config["training"]["feature_extraction"]
@@ -120,6 +149,7 @@ def trained_model(tmp_path_factory):
         },
         "model": {"weights": "none", "unfreeze_layers": 4},
     }
+    (root / "settings.json").write_text(json.dumps(settings))
     run = root / "run"
     run.mkdir()
     train_target(

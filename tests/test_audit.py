@@ -2,13 +2,14 @@
 
 import io
 import json
+import zipfile
 
 import jinja2
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, SAMPLE
+from conftest import REPO, SAMPLE, bomb_png
 from PIL import Image
 
 from mribench.audit import AuditError, audit_dataset, write_audit
@@ -29,9 +30,9 @@ def jpeg_bytes(image, **options):
     return buffer.getvalue()
 
 
-def png_bytes(image):
+def png_bytes(image, **options):
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", **options)
     return buffer.getvalue()
 
 
@@ -334,6 +335,26 @@ def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
     assert "Training/glioma/truncated.jpg" in html and "unknown class folder" in html
     assert "dropped from the test set itself (2 images)" in html
     assert "<tr><td>glioma</td><td>4</td>\n<td>1</td><td>1</td><td>1</td><td>2</td></tr>" in html
+    assert "bits per sample: 8 18" in html and "left out when obtaining" not in html
+
+
+def test_the_report_section_lists_the_links_left_out(tmp_path):
+    from mribench.sources import obtain_dataset
+
+    source = kaggle_folder(tmp_path / "src")
+    (source / "Training" / "glioma" / "loop").symlink_to("..")
+    (source / "Training" / "glioma" / "copy.jpg").symlink_to("ok0.jpg")
+    obtained = obtain_dataset(tmp_path / "dataset", {"source": "path", "path": str(source)})
+    _, summary = audit_dataset(tmp_path / "dataset", CLASSES, "error", near_distance=4, obtained=obtained)
+    assert summary["links"]["resolved"] == 1
+    template = jinja2.Environment(
+        loader=jinja2.PackageLoader("mribench", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    ).get_template("audit.html.j2")
+    html = template.render(audit=json.loads(json.dumps(summary)), test_overlap="keep", dropped=0)
+    assert "1 links resolved inside the source folder" in html
+    assert '<tr><td>Training/glioma/loop</td><td class="text">..</td><td class="text">a link loop' in html
 
 
 @pytest.mark.parametrize(
@@ -341,6 +362,8 @@ def test_the_report_section_shows_conflicts_invalid_files_and_leakage(audited):
     [
         ("audit", "on_invalid", "ignore"),
         ("audit", "near_duplicate_distance", 65),
+        ("audit", "max_image_pixels", 100_000_000),  # above Pillow's own limit, which readers decode with
+        ("audit", "max_image_pixels", 0),
         ("dedup", "test_overlap", "yes"),
     ],
 )
@@ -349,3 +372,101 @@ def test_a_bad_audit_setting_is_an_error_naming_its_key(section, key, value):
     config[section][key] = value
     with pytest.raises(ConfigError, match=rf"config key `{section}\.{key}`"):
         validate_config(config, REPO / "schemas" / "config.schema.yaml")
+
+
+# --- real folders: every mode, bit depths, bombs, and messages naming the user's files ------------
+
+
+def kaggle_folder(root, extra=None):
+    """Two clean images per class and split, plus `extra` {relative path: PIL image or bytes}."""
+    for split in ("Training", "Testing"):
+        for label in CLASSES:
+            for i in range(2):
+                write(root, f"{split}/{label}/ok{i}.jpg", jpeg_bytes(phantom(label, 40 + i, 32)))
+    for relative, data in (extra or {}).items():
+        if isinstance(data, Image.Image):
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data.save(path)
+        else:
+            write(root, relative, data)
+    return root
+
+
+def test_the_audit_records_each_files_mode_and_bit_depth_and_counts_them(tmp_path):
+    slice_16 = Image.fromarray(np.random.default_rng(0).integers(0, 4096, (32, 32)).astype(np.uint16))
+    root = kaggle_folder(
+        tmp_path,
+        {
+            "Training/glioma/slice16.png": slice_16,
+            "Training/glioma/mask.png": phantom("glioma", 50, 32).convert("1"),
+            "Training/glioma/float.tif": Image.fromarray(np.asarray(slice_16, np.float32)),
+            "Training/meningioma/palette4.png": png_bytes(
+                phantom("meningioma", 51, 32).convert("P", colors=16), bits=4
+            ),
+        },
+    )
+    files, summary = audit_dataset(root, CLASSES, "error", near_distance=4)
+    files = files.set_index("path")
+    assert files.loc["Training/glioma/slice16.png", ["mode", "bit_depth"]].tolist() == ["I;16", 16]
+    assert files.loc["Training/glioma/mask.png", ["mode", "bit_depth"]].tolist() == ["1", 1]
+    assert files.loc["Training/glioma/float.tif", ["mode", "bit_depth"]].tolist() == ["F", 32]
+    assert files.loc["Training/meningioma/palette4.png", ["mode", "bit_depth"]].tolist() == ["P", 4]
+    assert summary["modes"] == {"L": 8, "I;16": 1, "1": 1, "F": 1, "P": 1}
+    assert summary["bit_depths"] == {"1": 1, "4": 1, "8": 8, "16": 1, "32": 1}
+    # The 16-bit slice and its float copy are the same picture once scaled from their own ranges.
+    assert files.loc["Training/glioma/slice16.png", "pixel_group"] >= 0
+    assert (
+        files.loc["Training/glioma/slice16.png", "pixel_group"]
+        == files.loc["Training/glioma/float.tif", "pixel_group"]
+    )
+
+
+def test_a_decompression_bomb_and_an_image_over_the_pixel_limit_are_invalid_files(tmp_path):
+    root = kaggle_folder(tmp_path, {"Training/glioma/big.png": Image.new("L", (100, 100))})
+    bomb_png(root / "Training" / "glioma" / "bomb.png")
+    files, summary = audit_dataset(root, CLASSES, "skip", near_distance=4, max_pixels=5000)
+    files = files.set_index("path")
+    assert files.loc["Training/glioma/bomb.png", ["status", "reason"]].tolist() == ["invalid", "too large"]
+    assert files.loc["Training/glioma/big.png", "detail"] == (
+        "100 x 100 = 10000 pixels, above 5000; raise audit.max_image_pixels to accept it"
+    )
+    assert summary["invalid"]["by_reason"] == {"too large": 2}
+    assert summary["thresholds"]["max_image_pixels"] == 5000
+    files, _ = audit_dataset(root, CLASSES, "skip", near_distance=4)  # Pillow's limit: the bomb only
+    assert files.set_index("path").loc["Training/glioma/big.png", "status"] == "ok"
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_errors_name_the_users_own_files(tmp_path, kind):
+    from mribench.sources import obtain_dataset
+
+    source = kaggle_folder(
+        tmp_path / "my data", {"Training/glioma/broken.jpg": b"", "Testing/glioma/notes.jpg": b"hi"}
+    )
+    if kind == "zip":
+        archive = tmp_path / "my data.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for path in sorted(source.rglob("*.jpg")):
+                zf.write(path, "Brain MRI/" + path.relative_to(source).as_posix())
+        source = archive
+    dataset = tmp_path / "results" / "data" / "dataset"
+    obtained = obtain_dataset(dataset, {"source": "path", "path": str(source)})
+    with pytest.raises(AuditError) as error:
+        audit_dataset(dataset, CLASSES, "error", near_distance=4, obtained=obtained)
+    message = str(error.value)
+    if kind == "folder":
+        named = [str(source / "Testing/glioma/notes.jpg"), str(source / "Training/glioma/broken.jpg")]
+    else:
+        named = [
+            f"Brain MRI/{p} in {source}" for p in ("Testing/glioma/notes.jpg", "Training/glioma/broken.jpg")
+        ]
+    assert f"  {named[1]}: empty file\n  {named[0]}: not an image\n" in message
+    assert str(dataset) not in message.split("results/data/dataset is a copy")[0]
+    assert f"Fix or remove them (in {source}; results/data/dataset is a copy of it" in message
+    assert "--forcerun obtain_dataset" in message
+
+    (dataset / "Testing" / "meningioma").rename(tmp_path / "gone")
+    with pytest.raises(AuditError, match="class folder (.*)Testing/meningioma(.*) is missing") as error:
+        audit_dataset(dataset, CLASSES, "skip", near_distance=4, obtained=obtained)
+    assert (named[0].replace("glioma/notes.jpg", "meningioma")) in str(error.value)

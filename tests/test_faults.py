@@ -2,6 +2,7 @@
 fresh runs of the same config give bit-identical results, and bad data, wrong model files and a full
 disk are refused with a message naming the file."""
 
+import contextlib
 import json
 import os
 import signal
@@ -54,20 +55,21 @@ def finished_epochs(backup_dir):
 def interrupt_after_first_epoch(workdir, configfiles, strategy, how):
     """Start the workflow, wait until the training job of `strategy` has backed up an epoch, then
     SIGKILL that training process ("kill") or SIGTERM every process of the run, as SLURM does at
-    a time limit ("time_limit")."""
+    a time limit ("time_limit"). The run is frozen in between, so it cannot move on meanwhile."""
     backup_dir = workdir / RUNS.format("mobilenetv2", strategy) / "_resume"
     with start_snakemake(workdir, configfiles) as workflow:
         wait_for(lambda: finished_epochs(backup_dir) >= 1, workflow, f"a backed-up epoch of {strategy}")
-        if how == "kill":
-            trainers = [
-                p
-                for p in psutil.Process(workflow.pid).children(recursive=True)
-                if any(part.endswith("train.py") for part in p.cmdline())
-            ]
-            assert len(trainers) == 1, trainers
-            trainers[0].send_signal(signal.SIGKILL)
-        else:
-            os.killpg(workflow.pid, signal.SIGTERM)
+        with frozen(workflow):
+            if how == "kill":
+                trainers = [
+                    p
+                    for p in psutil.Process(workflow.pid).children(recursive=True)
+                    if any(part.endswith("train.py") for part in p.cmdline())
+                ]
+                assert len(trainers) == 1, trainers
+                trainers[0].send_signal(signal.SIGKILL)
+            else:
+                os.killpg(workflow.pid, signal.SIGTERM)  # delivered when the run continues
         assert workflow.wait(timeout=120) != 0
     assert finished_epochs(backup_dir) >= 1, "the backup did not survive the failed job"
 
@@ -78,6 +80,16 @@ def wait_for(condition, workflow, what):
         assert workflow.poll() is None, f"the workflow ended before {what}"
         assert time.monotonic() < deadline, f"no {what} after 10 minutes"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def frozen(workflow):
+    """Stop every process of a run started by start_snakemake (its own process group), continue it after."""
+    os.killpg(workflow.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(workflow.pid, signal.SIGCONT)
 
 
 def start_snakemake(workdir, configfiles):
@@ -91,6 +103,7 @@ def start_snakemake(workdir, configfiles):
     )
 
 
+@pytest.mark.backends
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumable = write_yaml(tmp_path / "resumable.yaml", RESUMABLE)
     configfiles = (TINY, resumable)
@@ -100,8 +113,13 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
 
     with start_snakemake(uninterrupted, configfiles) as workflow:
         wait_for(lambda: any((uninterrupted / ".snakemake" / "locks").glob("*")), workflow, "its lock")
-        second = run_snakemake(uninterrupted, configfiles=configfiles, check=False)
-        assert workflow.poll() is None, "the first workflow must still hold the lock"
+        # Frozen, the first run holds its lock however long the second takes to start (~10 s each
+        # where SLURM's scontrol is installed but no controller answers). It may be frozen with a
+        # job's outputs written but not yet recorded as complete, which a second snakemake refuses
+        # as "Incomplete files" before it even tries the lock: --rerun-incomplete gets it there.
+        with frozen(workflow):
+            second = run_snakemake(uninterrupted, "--rerun-incomplete", configfiles=configfiles, check=False)
+            assert workflow.poll() is None, "the first workflow must still hold the lock"
         assert workflow.wait() == 0
     assert second.returncode != 0
     assert "cannot be locked" in second.stderr and "--unlock" in second.stderr
@@ -202,6 +220,7 @@ def test_weights_file_of_another_architecture_is_refused(tmp_path, small_model):
         build_model("vgg16", n_classes=2, image_size=32, weights=str(weights))
 
 
+@pytest.mark.backends
 def test_evaluation_refuses_a_model_from_another_run(tmp_path, small_model):
     run = tmp_path / "runs" / "vgg16_feature_extraction" / "seed42"
     run.mkdir(parents=True)

@@ -8,19 +8,29 @@ from mribench.model import build_model
 keras = pytest.importorskip("keras")
 
 
-@pytest.mark.parametrize("base, side", [("vgg16", 4), ("mobilenetv2", 2)])  # conv map side at 64 px
-def test_gradient_model_reproduces_the_model_and_gives_normalised_heatmaps(base, side):
+@pytest.mark.backends
+@pytest.mark.parametrize("base, side", [("vgg16", 4), ("resnet50v2", 2)])  # conv map side at 64 px
+def test_split_model_reproduces_the_model_and_gives_normalised_heatmaps(base, side):
     keras.utils.set_random_seed(0)
     model = build_model(base, n_classes=4, image_size=64, weights=None, dense_units=8)
     batch = np.random.default_rng(0).uniform(0, 255, (3, 64, 64, 3)).astype("float32")
-    conv, probabilities = gradcam.conv_and_predictions(model, base)(batch)
+    image_to_conv, conv_to_probabilities = gradcam.split_at_last_conv(model, base)
+    conv = image_to_conv(batch)
+    probabilities = keras.ops.convert_to_numpy(conv_to_probabilities(conv))
     np.testing.assert_allclose(probabilities, model.predict(batch, verbose=0), atol=1e-5)
     assert conv.shape[:3] == (3, side, side)
 
-    maps = gradcam.heatmaps(model, base, batch, probabilities.numpy().argmax(axis=1))
+    maps = gradcam.heatmaps(model, base, batch, probabilities.argmax(axis=1))
     assert maps.shape == (3, side, side)
     assert maps.min() >= 0 and maps.max() <= 1
     assert all(m.max() in (0.0, 1.0) for m in maps)
+    assert any(m.max() == 1.0 for m in maps)
+
+
+@pytest.mark.backends
+def test_the_gradient_is_the_backends_gradient_of_the_sum():
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(gradcam.gradient(lambda v: v**2, x)), 2 * x)
 
 
 def test_selection_is_seeded_and_per_class():

@@ -66,6 +66,7 @@ def test_preprocessing_is_the_bases_own():
     )  # "caffe"
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
 def test_weights_from_a_local_file(tmp_path, suffix):
     """A Keras 3 .weights.h5 file, or a legacy full-model .h5, given as the weights path."""
@@ -105,6 +106,7 @@ def test_imagenet_weights_come_offline_from_the_keras_cache(tmp_path):
     assert "loaded from cache" in result.stdout
 
 
+@pytest.mark.backends
 def test_batch_norm_calibration_gives_a_random_base_usable_features():
     """Without pretrained weights a deep base's features vanish until its BatchNorm statistics are set."""
     keras.utils.set_random_seed(0)

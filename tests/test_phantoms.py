@@ -192,3 +192,17 @@ def test_a_linear_model_on_pixels_learns_something_but_not_everything(tmp_path, 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))
     accuracy = model.fit(x_train, y_train).score(x_test, y_test)
     assert 0.45 < accuracy < 0.95  # chance is 0.25; seeds 0-7 give 0.62-0.73
+
+
+def test_generating_in_several_processes_writes_the_same_files(tmp_path):
+    import hashlib
+
+    def digests(root):
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.jpg")
+        }
+
+    generate_dataset(tmp_path / "one", ["glioma", "notumor"], 3, 2, image_size=48)
+    generate_dataset(tmp_path / "two", ["glioma", "notumor"], 3, 2, image_size=48, processes=2)
+    assert len(digests(tmp_path / "one")) == 10
+    assert digests(tmp_path / "one") == digests(tmp_path / "two")

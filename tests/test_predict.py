@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, bomb_png
 from PIL import Image
 
 import mribench
@@ -49,7 +49,15 @@ def test_version_and_help():
     top = mribench_cli("--help")
     assert top.returncode == 0 and "predict" in top.stdout and "not a medical device" in top.stdout
     sub = mribench_cli("predict", "--help")
-    for option in ("--model", "--format", "--gradcam", "--batch-size", "IMAGE_OR_FOLDER"):
+    for option in (
+        "--model",
+        "--format",
+        "--gradcam",
+        "--batch-size",
+        "--backend",
+        "--verbose",
+        "IMAGE_OR_FOLDER",
+    ):
         assert option in sub.stdout
 
 
@@ -77,6 +85,26 @@ def test_csv_matches_the_model_and_keras(trained_model, scans):
     np.testing.assert_allclose(printed, expected, atol=1e-5)
     assert [row["predicted"] for row in rows] == [CLASSES[i] for i in expected.argmax(axis=1)]
     assert printed.std(axis=0).max() > 1e-4, "the model gives the same answer for every image"
+    # only the command's own messages on stderr: no start-up notices of the backend's libraries
+    assert result.stderr.splitlines() == [mribench.NOTICE]
+
+    other = {"tensorflow": "jax", "jax": "tensorflow"}[keras.backend.backend()]
+    on_other = mribench_cli("predict", scans, "--model", model_path, "--format", "csv", "--backend", other)
+    assert on_other.returncode == 0, on_other.stderr
+    rows_other = list(csv.DictReader(io.StringIO(on_other.stdout)))
+    assert [row["predicted"] for row in rows_other] == [row["predicted"] for row in rows]
+    np.testing.assert_allclose(
+        [[float(row[f"p_{c}"]) for c in CLASSES] for row in rows_other], printed, atol=1e-4
+    )
+
+
+def test_verbose_lets_the_backends_own_messages_through(trained_model, scans):
+    model_path = trained_model / "run" / "model.keras"
+    quiet = mribench_cli("predict", scans, "--model", model_path, "--backend", "tensorflow")
+    verbose = mribench_cli("predict", scans, "--model", model_path, "--backend", "tensorflow", "--verbose")
+    assert quiet.returncode == verbose.returncode == 0
+    assert quiet.stdout == verbose.stdout
+    assert len(verbose.stderr.splitlines()) > len(quiet.stderr.splitlines()) == 1
 
 
 def test_progress_bar_on_a_terminal(trained_model, scans):
@@ -134,6 +162,9 @@ def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans,
     shutil.copytree(scans, folder)
     (folder / "glioma" / "truncated.jpg").write_bytes(next((folder / "glioma").iterdir()).read_bytes()[:200])
     (folder / "notes.txt").write_text("not an image")
+    bomb_png(folder / "glioma" / "bomb.png")
+    slice_16 = np.random.default_rng(0).integers(0, 4096, (40, 40)).astype(np.uint16)
+    Image.fromarray(slice_16).save(folder / "glioma" / "slice16.png")  # predicted, its overlay drawn
     result = mribench_cli(
         "predict", folder, "--model", trained_model / "run" / "model.keras", "--format", "json",
         "--gradcam", tmp_path / "cams",
@@ -141,11 +172,14 @@ def test_corrupt_file_is_reported_and_the_others_predicted(trained_model, scans,
     assert result.returncode == 1
     document = json.loads(result.stdout)
     skipped = sorted(s["file"] for s in document["skipped"])
-    assert skipped == sorted([str(folder / "glioma" / "truncated.jpg"), str(folder / "notes.txt")])
+    assert skipped == sorted(
+        str(folder / name) for name in ("glioma/truncated.jpg", "notes.txt", "glioma/bomb.png")
+    )
     for name in skipped:
         assert f"skipped {name}" in result.stderr
+    assert "UnusableImage: too large" in next(s["reason"] for s in document["skipped"] if "bomb" in s["file"])
     readable = [p for p in scans.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    assert len(document["predictions"]) == len(readable)
+    assert len(document["predictions"]) == len(readable) + 1
     for prediction in document["predictions"]:
         overlay = Image.open(prediction["gradcam"])
         assert overlay.size == Image.open(prediction["file"]).size

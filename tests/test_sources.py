@@ -1,6 +1,8 @@
-"""Obtaining the dataset: the real kaggle client without credentials, local folders and zips."""
+"""Obtaining the dataset: the real kaggle client without credentials, local folders and zips, their links."""
 
+import json
 import os
+import stat
 import subprocess
 import sys
 import zipfile
@@ -8,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mribench.sources import DatasetError, copy_local_dataset, obtain_dataset, safe_extract
+from mribench.sources import (
+    DatasetError,
+    copy_local_dataset,
+    obtain_dataset,
+    safe_extract,
+    user_path,
+    write_dataset,
+)
 
 CLASSES = ["glioma", "notumor"]
 
@@ -77,14 +86,153 @@ def test_zip_entries_escaping_the_folder_are_refused(tmp_path, entry):
     assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
 
 
-def test_zip_symlinks_are_refused(tmp_path):
-    archive = tmp_path / "link.zip"
+def folder_with_links(tmp_path):
+    """A source folder holding every kind of link real folders hold, and a secret file outside it."""
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret.jpg").write_bytes(b"secret bytes")
+    (outside / "dir" / "secret.jpg").write_bytes(b"secret bytes")
+    source = tmp_path / "src"
+    for folder in ("Training/glioma", "Training/notumor", "Testing/glioma", "more/notumor"):
+        (source / folder).mkdir(parents=True)
+        (source / folder / f"{folder.replace('/', '-')}.jpg").write_bytes(folder.encode())
+    links = {
+        "Training/notumor/loop": "..",  # the folder it is in: would loop
+        "Training/notumor/self": "self",  # a link to itself
+        "Training/glioma/outside.jpg": "../../../outside/secret.jpg",
+        "Training/glioma/absolute.jpg": str(outside / "secret.jpg"),
+        "Training/glioma/outdir": str(outside / "dir"),
+        "Training/glioma/dangling.jpg": "missing.jpg",
+        "Training/glioma/copy.jpg": "Training-glioma.jpg",  # inside: resolved
+        "Testing/notumor": "../more/notumor",  # a folder inside: resolved and walked
+    }
+    for name, target in links.items():
+        (source / name).symlink_to(target)
+    return source
+
+
+def zip_keeping_links(folder, archive):
+    """A zip of `folder` with its symbolic links stored as link entries (as `zip --symlinks` does)."""
     with zipfile.ZipFile(archive, "w") as zf:
-        link = zipfile.ZipInfo("Training/glioma/link.jpg")
-        link.external_attr = 0o120777 << 16
-        zf.writestr(link, "/etc/passwd")
-    with pytest.raises(DatasetError, match="refusing symbolic link"):
-        safe_extract(archive, tmp_path / "out")
+        for path in sorted(folder.rglob("*")):
+            name = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                link = zipfile.ZipInfo(name)
+                link.external_attr = (stat.S_IFLNK | 0o777) << 16
+                zf.writestr(link, os.readlink(path))
+            elif path.is_file():
+                zf.write(path, name)
+    return archive
+
+
+LEFT_OUT = {
+    "Training/notumor/loop": "a link loop: it points to a folder that contains it",
+    "Training/notumor/self": "a loop of links",
+    "Training/glioma/outside.jpg": "points outside the source folder",
+    "Training/glioma/absolute.jpg": "points outside the source folder",
+    "Training/glioma/outdir": "points outside the source folder",
+    "Training/glioma/dangling.jpg": "points to nothing",
+}
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_links_are_resolved_inside_the_folder_and_left_out_otherwise(tmp_path, kind, capsys):
+    source = folder_with_links(tmp_path)
+    if kind == "zip":
+        source = zip_keeping_links(source, tmp_path / "src.zip")
+    dest = tmp_path / "results" / "dataset"
+    record = obtain_dataset(dest, {"source": "path", "path": str(source)})
+
+    assert layout(dest) == [
+        "Testing/glioma/Testing-glioma.jpg",
+        "Testing/notumor/more-notumor.jpg",  # the linked folder's file
+        "Training/glioma/Training-glioma.jpg",
+        "Training/glioma/copy.jpg",
+        "Training/notumor/Training-notumor.jpg",
+        "more/notumor/more-notumor.jpg",
+    ]
+    assert (dest / "Training/glioma/copy.jpg").read_bytes() == b"Training/glioma"
+    assert not any(p.is_symlink() for p in dest.rglob("*"))
+    assert all(b"secret" not in p.read_bytes() for p in dest.rglob("*") if p.is_file())
+    links = {link["path"]: link for link in record["links"]}
+    assert {path: link["reason"] for path, link in links.items() if link["action"] == "left out"} == LEFT_OUT
+    assert {path for path, link in links.items() if link["action"] == "resolved"} == {
+        "Training/glioma/copy.jpg",
+        "Testing/notumor",
+    }
+    assert links["Training/glioma/outside.jpg"]["target"] == "../../../outside/secret.jpg"
+    assert record["files"] == 6 and record["kind"] == kind
+    log = capsys.readouterr().out
+    where = f"{source}/" if kind == "folder" else ""
+    after = "" if kind == "folder" else f" in {source}"
+    assert f"left out link {where}Training/notumor/loop{after} -> ..: a link loop" in log
+    assert (
+        f"link {where}Training/glioma/copy.jpg{after} -> Training-glioma.jpg: resolved inside the folder"
+        in log
+    )
+
+
+def test_a_zip_never_writes_through_its_own_links(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("Training/glioma/a.jpg", "Testing/glioma/a.jpg", "Training/taken/x.jpg"):
+            zf.writestr(name, b"image")
+        for name, target in {
+            "Training/evil": str(outside),
+            "Training/evil/b.jpg": "/etc/passwd",  # would be made inside the link above: outside
+            "Training/taken": str(outside),  # a folder of the archive has this name already
+        }.items():
+            link = zipfile.ZipInfo(name)
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(link, target)
+    record = obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(archive)})
+    assert list(outside.iterdir()) == []
+    assert {link["path"]: link["reason"] for link in record["links"]} == {
+        "Training/evil": "points outside the source folder",
+        "Training/evil/b.jpg": "inside a folder that is a link",
+        "Training/taken": "another entry of the archive has its name",
+    }
+    assert layout(tmp_path / "out" / "dataset") == [
+        "Testing/glioma/a.jpg",
+        "Training/glioma/a.jpg",
+        "Training/taken/x.jpg",
+    ]
+
+
+def test_a_source_folder_holding_the_results_is_not_copied_into_itself(tmp_path):
+    source = kaggle_tree(tmp_path)
+    obtain_dataset(tmp_path / "results" / "dataset", {"source": "path", "path": str(source)})
+    assert layout(tmp_path / "results" / "dataset") == EXPECTED
+
+
+def test_special_files_are_left_out_without_reading_them(tmp_path):
+    source = kaggle_tree(tmp_path / "src")
+    os.mkfifo(source / "Training" / "glioma" / "pipe.jpg")  # reading it would wait for ever
+    record = obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(source)})
+    assert record["special_files"] == [{"path": "Training/glioma/pipe.jpg", "kind": "named pipe"}]
+    assert layout(tmp_path / "out" / "dataset") == EXPECTED
+
+
+def test_the_record_names_the_users_own_files(tmp_path):
+    source = kaggle_tree(tmp_path / "outer" / "inner")
+    write_dataset(
+        tmp_path / "out" / "dataset",
+        tmp_path / "obtained.json",
+        {"source": "path", "path": str(source.parent)},
+    )
+    record = json.loads((tmp_path / "obtained.json").read_text())
+    assert record | {"links": [], "special_files": []} == {
+        "source": "path", "kind": "folder", "origin": str(source.parent), "root": "inner", "files": 4,
+        "links": [], "special_files": [],
+    }  # fmt: skip
+    assert user_path(record, "Training/glioma/glioma.jpg") == str(source / "Training/glioma/glioma.jpg")
+    archive = zip_folder(source, tmp_path / "data.zip", prefix="Brain Tumor MRI Dataset/")
+    record = obtain_dataset(tmp_path / "zipped" / "dataset", {"source": "path", "path": str(archive)})
+    assert user_path(record, "Training/glioma/glioma.jpg") == (
+        f"Brain Tumor MRI Dataset/Training/glioma/glioma.jpg in {archive}"
+    )
 
 
 def test_kaggle_without_credentials_explains_what_to_do(tmp_path):

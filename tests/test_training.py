@@ -1,12 +1,14 @@
 import keras
 import numpy as np
+import pytest
 from conftest import TINY, read_json, run_snakemake, write_yaml
 
-from mribench import images
+from mribench import pipeline
 from mribench.model import build_model, save_model
 from mribench.training import WORKFLOWS, fit_on_cached_features, head_model
 
 
+@pytest.mark.backends
 def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -37,7 +39,7 @@ def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_p
     pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     features = keras.Model(model.input, pooled.output).predict(data["val"][0].astype("float32"), verbose=0)
     on_features = head_model(model, pooled).predict(features, verbose=0)
-    on_images = loaded.predict(images.evaluation_dataset(*data["val"], 3, 4).map(lambda x, y: x), verbose=0)
+    on_images = loaded.predict(pipeline.EvaluationBatches(data["val"][0], batch_size=4), verbose=0)
     np.testing.assert_allclose(on_images, on_features, atol=1e-5)
 
 
@@ -55,6 +57,7 @@ def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
     train = read_json(run / "train.json")
     assert train["workflow"] == WORKFLOWS["cached_features"]
     assert train["jit_compile"] is False and train["mixed_precision"] == "float32"
+    assert train["backend"]["name"] == "tensorflow"
     assert WORKFLOWS["cached_features"] in (tmp_path / "results/report.html").read_text()
     assert read_json(run / "metrics.json")["test"]["n_images"] > 0
     assert not list(run.glob(".images-*"))

@@ -1,11 +1,12 @@
-"""The real Snakemake workflow, end to end on the tiny preset, and its rebuild-only-what-changed planning."""
+"""The real Snakemake workflow, end to end on the tiny preset (its re-runs: tests/test_rebuild.py)."""
 
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from PIL import Image
 
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
@@ -63,6 +64,7 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
     }
 
 
+@pytest.mark.backends
 def test_every_output_exists_and_is_consistent(tiny_run):
     split = pd.read_csv(tiny_run / "results/data/split.csv")
     assert list(split.columns[:4]) == ["path", "label", "split", "sha256"]
@@ -95,6 +97,8 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         train = read_json(run / "train.json")
         assert train["model_bytes"] == (run / "model.keras").stat().st_size
         assert train["seed"] == 42 and train["deterministic"] is True
+        assert train["backend"]["name"] == read_json(run / "metrics.json")["backend"]["name"] == BACKEND
+        assert train["versions"]["keras backend"] == BACKEND and BACKEND in train["versions"]
         history = pd.read_csv(run / "history.csv")
         expected_stages = ["feature_extraction"] + (["fine_tuning"] if "fine_tuning" in target else [])
         assert list(history.stage.unique()) == expected_stages
@@ -115,6 +119,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         assert f'id="{model}-{strategy}-42"' in html
 
 
+@pytest.mark.backends
 def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     fe = read_json(tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42/train.json")
     ft = read_json(tiny_run / "results/runs/mobilenetv2_fine_tuning/seed42/train.json")
@@ -123,55 +128,13 @@ def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
 
 
-def test_rerun_with_nothing_changed_does_nothing(tiny_run):
-    assert planned_jobs(run_snakemake(tiny_run, "-n")) == {}
-
-
-def test_changing_one_model_reruns_only_that_model(tiny_run, tmp_path):
-    changed = write_yaml(
-        tmp_path / "one_model.yaml", {"model_settings": {"mobilenetv2": {"unfreeze_layers": 20}}}
-    )
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 2,
-        "evaluate": 2,
-        "evaluate_external": 2,  # the tiny profile's external test set
-        "gradcam": 2,
-        "stats": 1,
-        "stats_external": 1,
-        "report": 1,
-        "model_card": 6,  # every card shows its intervals from the shared stats.json
-        "all": 1,
-    }
-    outputs = [
-        line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
-    ]
-    assert any("results/runs/mobilenetv2_fine_tuning/seed42/model.keras" in line for line in outputs)
-    retrained = [line for line in outputs if "MODEL_CARD.md" not in line]  # cards show the shared stats
-    assert not any("results/runs/vgg16" in line or "results/runs/resnet50v2" in line for line in retrained)
-
-
-def test_changing_a_global_training_setting_reruns_all_training(tiny_run, tmp_path):
-    changed = write_yaml(tmp_path / "global.yaml", {"training": {"batch_size": 4}})
-    result = run_snakemake(tiny_run, "-n", configfiles=(TINY, changed))
-    assert planned_jobs(result) == {
-        "train": 6,
-        "evaluate": 6,
-        "evaluate_external": 6,
-        "gradcam": 6,
-        "stats": 1,
-        "stats_external": 1,
-        "report": 1,
-        "model_card": 6,
-        "all": 1,
-    }
-
-
 def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
     dataset = tmp_path / "dataset"
     generate_dataset(dataset, KNOWN_CLASSES, train_per_class=5, test_per_class=2, image_size=32)
     (dataset / "Testing/glioma/broken.jpg").write_bytes(b"")
     (dataset / "Training/.DS_Store").write_bytes(b"\0")
+    Image.new("L", (64, 64)).save(dataset / "Training/glioma/large.png")  # 4,096 pixels
+    (dataset / "Training/glioma/loop").symlink_to("..")
     source = {"dataset": {"source": "path", "path": str(dataset)}}
     failed = run_snakemake(
         tmp_path,
@@ -180,13 +143,23 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
         check=False,
     )
     assert failed.returncode != 0
-    assert "Testing/glioma/broken.jpg: empty file" in (tmp_path / "logs/audit/audit.log").read_text()
+    assert (
+        f"  {dataset}/Testing/glioma/broken.jpg: empty file"
+        in (tmp_path / "logs/audit/audit.log").read_text()
+    )
+    log = (tmp_path / "logs/obtain_dataset/obtain_dataset.log").read_text()
+    assert f"left out link {dataset}/Training/glioma/loop -> ..: a link loop" in log
+    assert read_json(tmp_path / "results/data/obtained.json")["links"][0]["path"] == "Training/glioma/loop"
 
-    skip = write_yaml(tmp_path / "b.yaml", source | {"audit": {"on_invalid": "skip"}})
-    run_snakemake(tmp_path, "results/data/split.csv", configfiles=(TINY, skip))
+    skip = {"audit": {"on_invalid": "skip", "max_image_pixels": 4000}}  # the phantoms have 1,024
+    run_snakemake(
+        tmp_path, "results/data/split.csv", configfiles=(TINY, write_yaml(tmp_path / "b.yaml", source | skip))
+    )
     assert "Testing/glioma/broken.jpg" not in set(pd.read_csv(tmp_path / "results/data/split.csv").path)
     audit = read_json(tmp_path / "results/data/audit.json")
-    assert audit["files"] == {"scanned": 30, "valid": 28, "invalid": 1, "ignored": 1}
+    assert audit["files"] == {"scanned": 31, "valid": 28, "invalid": 2, "ignored": 1}
+    assert audit["invalid"]["by_reason"] == {"empty file": 1, "too large": 1}
+    assert audit["links"]["left_out"][0]["reason"] == "a link loop: it points to a folder that contains it"
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")

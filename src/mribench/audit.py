@@ -12,6 +12,7 @@ audit decodes every file once and groups them by
   that merely look alike, so near duplicates inform the reader but do not change the split.
 """
 
+import functools
 import hashlib
 import io
 import json
@@ -23,41 +24,67 @@ from pathlib import Path
 import imagehash
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from mribench.sources import SPLITS, DatasetError
+from mribench.decoding import UnusableImage, decode
+from mribench.sources import SPLITS, DatasetError, user_path
 
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r"}
 SYSTEM_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
 MAX_LISTED = 20
-TEXT_COLUMNS = ["reason", "detail", "format", "mode", "sha256", "pixel_sha256", "phash"]
+TEXT_COLUMNS = ["reason", "detail", "format", "mode", "sha256", "pixel_sha256", "phash", "source"]
+# mode and bit_depth: as stored in the file (decoding.Decoded); source: the user's own path of the file.
 COLUMNS = [
     "path", "folder", "label", "status", "reason", "detail", "format", "mode", "width", "height", "bytes",
     "sha256", "pixel_sha256", "phash", "exact_group", "pixel_group", "near_group", "train_twin",
+    "bit_depth", "multi_frame", "source",
 ]  # fmt: skip
+COLUMN_TYPES = {
+    "width": "Int64",
+    "height": "Int64",
+    "bytes": "Int64",
+    "bit_depth": "Int64",
+    "multi_frame": "boolean",
+}
 
 
 class AuditError(DatasetError):
     pass
 
 
-def audit_dataset(root, classes, on_invalid, near_distance, threads=1):
-    """The audit table (one row per file, COLUMNS) and its summary; raises AuditError on bad data."""
+def audit_dataset(root, classes, on_invalid, near_distance, threads=1, max_pixels=None, obtained=None):
+    """The audit table (one row per file, COLUMNS) and its summary; raises AuditError on bad data.
+
+    `max_pixels`: images with more pixels are invalid (audit.max_image_pixels; default Pillow's limit).
+    `obtained`: obtain_dataset's record, to name the user's own files in messages and the table."""
     started = time.perf_counter()
-    files = inspect_files(scan_files(root, classes), root, threads)
-    check_classes(files, root, classes)
+    files = inspect_files(scan_files(root, classes), root, threads, max_pixels)
+    files["source"] = [user_path(obtained, p) or "" for p in files.path]
+    check_classes(files, root, classes, obtained)
     files = find_duplicates(files, near_distance)
     if on_invalid == "error" and (files.status == "invalid").any():
-        raise AuditError(invalid_message(files[files.status == "invalid"], root))
-    summary = summarise(files, classes, on_invalid, near_distance)
+        raise AuditError(invalid_message(files[files.status == "invalid"], root, obtained))
+    summary = summarise(files, classes, on_invalid, near_distance, max_pixels, obtained)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    return files[COLUMNS].astype({"width": "Int64", "height": "Int64", "bytes": "Int64"}), summary
+    return files[COLUMNS].astype(COLUMN_TYPES), summary
 
 
-def write_audit(dataset_dir, out_json, out_csv, classes, on_invalid, near_distance, threads):
-    files, summary = audit_dataset(dataset_dir, classes, on_invalid, near_distance, threads)
+def write_audit(
+    dataset_dir,
+    out_json,
+    out_csv,
+    classes,
+    on_invalid,
+    near_distance,
+    threads,
+    max_pixels=None,
+    obtained_json=None,
+):
+    obtained = json.loads(Path(obtained_json).read_text()) if obtained_json else None
+    files, summary = audit_dataset(
+        dataset_dir, classes, on_invalid, near_distance, threads, max_pixels, obtained
+    )
     files.to_csv(out_csv, index=False)
     Path(out_json).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("files", "invalid", "test_twins_in_training")}, indent=2))
@@ -85,14 +112,15 @@ def scan_files(root, classes, folders=SPLITS, classes_key="dataset.classes"):
             else:
                 row |= {"status": "ok", "reason": ""}
             rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS).astype({c: object for c in TEXT_COLUMNS})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({c: object for c in [*TEXT_COLUMNS, "multi_frame"]})
 
 
-def inspect_files(files, root, threads):
+def inspect_files(files, root, threads, max_pixels=None):
     """The scanned table with what inspect_image finds in each file it marked ok."""
     candidates = files[files.status == "ok"]
     with ProcessPoolExecutor(max_workers=threads) as pool:
-        inspected = list(pool.map(inspect_image, [Path(root, p) for p in candidates.path], chunksize=16))
+        inspect = functools.partial(inspect_image, max_pixels=max_pixels)
+        inspected = list(pool.map(inspect, [Path(root, p) for p in candidates.path], chunksize=16))
     details = pd.DataFrame(inspected, index=candidates.index)
     files.loc[details.index, details.columns] = details
     return files.fillna({c: "" for c in TEXT_COLUMNS})
@@ -103,22 +131,29 @@ def is_system_file(parts):
     return parts[-1] in SYSTEM_FILES or any(p.startswith(".") or p in SYSTEM_FOLDERS for p in parts)
 
 
-def inspect_image(path):
-    """Decode one file fully and hash it three ways; an unreadable file gets a reason instead."""
+def inspect_image(path, max_pixels=None):
+    """Decode one file fully (as every reader does, mribench.decoding) and hash it three ways;
+    an unusable file gets a reason instead."""
     data = Path(path).read_bytes()
     record = {"status": "ok", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     if not data:
         return record | {"status": "invalid", "reason": "empty file"}
     try:
-        image = Image.open(io.BytesIO(data))
-    except Image.UnidentifiedImageError:
-        return record | {"status": "invalid", "reason": "not an image"}
-    record |= {"format": image.format, "mode": image.mode, "width": image.width, "height": image.height}
-    try:
-        image.load()
-        rgb = image.convert("RGB")  # what mribench.images feeds the model
-    except Exception as error:  # any decoder failure: truncated, corrupt, unsupported codec
-        return record | {"status": "invalid", "reason": "cannot be decoded", "detail": str(error)}
+        decoded = decode(io.BytesIO(data), max_pixels)
+    except UnusableImage as error:
+        detail = error.detail + (
+            "; raise audit.max_image_pixels to accept it" if error.reason == "too large" else ""
+        )
+        return record | {"status": "invalid", "reason": error.reason, "detail": detail}
+    record |= {
+        "format": decoded.format,
+        "mode": decoded.mode,
+        "width": decoded.width,
+        "height": decoded.height,
+        "bit_depth": decoded.bit_depth,
+        "multi_frame": decoded.multi_frame,
+    }
+    rgb = decoded.picture.convert("RGB")  # what mribench.images feeds the model, before resizing
     pixels = np.asarray(rgb)
     return record | {
         "pixel_sha256": hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest(),
@@ -162,7 +197,7 @@ def near_pairs(hashes, max_distance, block=1024):
     return np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.intp)
 
 
-def check_classes(files, root, classes):
+def check_classes(files, root, classes, obtained=None):
     """Every class needs valid images in both Training and Testing, or the study is not meaningful."""
     valid = files[files.status == "ok"]
     for folder in SPLITS:
@@ -171,24 +206,40 @@ def check_classes(files, root, classes):
                 where = Path(root, folder, label)
                 state = "holds no valid images" if where.is_dir() else "is missing"
                 raise AuditError(
-                    f"class folder {where} {state}; every class of dataset.classes {list(classes)} needs "
-                    "images in Training and Testing: add them, or remove the class from config.yaml"
+                    f"class folder {user_path(obtained, f'{folder}/{label}') or where} {state}; every class "
+                    f"of dataset.classes {list(classes)} needs images in Training and Testing: add them, "
+                    "or remove the class from config.yaml" + rerun_hint(obtained)
                 )
 
 
-def invalid_message(invalid, root, where="the dataset", listed_in="results/data/audit.csv"):
-    lines = [f"  {Path(root, row.path)}: {row.reason}" + (f" ({row.detail})" if row.detail else "")
-             for row in invalid.head(MAX_LISTED).itertuples()]  # fmt: skip
+def invalid_message(invalid, root, obtained=None, where="the dataset", listed_in="results/data/audit.csv"):
+    """The invalid files by the user's own paths (the copy's when the files were generated)."""
+    lines = [
+        f"  {row.source or Path(root, row.path)}: {row.reason}" + (f" ({row.detail})" if row.detail else "")
+        for row in invalid.head(MAX_LISTED).itertuples()
+    ]
     if len(invalid) > MAX_LISTED:
         lines.append(f"  ... and {len(invalid) - MAX_LISTED} more")
     return (
         f"{len(invalid)} file(s) in {where} are not usable images:\n" + "\n".join(lines) + "\n"
-        "Fix or remove them, or set `audit: {on_invalid: skip}` in config.yaml to leave them out "
-        f"(they are then listed in {listed_in} and the report)."
+        "Fix or remove them"
+        + rerun_hint(obtained)
+        + ", or set `audit: {on_invalid: skip}` in config.yaml to "
+        f"leave them out (they are then listed in {listed_in} and the report)."
     )
 
 
-def summarise(files, classes, on_invalid, near_distance):
+def rerun_hint(obtained):
+    """The workflow works on a copy of the user's folder: after fixing the folder, copy it again."""
+    if obtained is None or obtained["source"] != "path":
+        return ""
+    return (
+        f" (in {obtained['origin']}; results/data/dataset is a copy of it, so then run again with "
+        "`--forcerun obtain_dataset`)"
+    )
+
+
+def summarise(files, classes, on_invalid, near_distance, max_pixels=None, obtained=None):
     valid = files[files.status == "ok"]
     invalid = files[files.status == "invalid"]
     test = valid[valid.folder == "Testing"]
@@ -203,6 +254,7 @@ def summarise(files, classes, on_invalid, near_distance):
         "on_invalid": on_invalid,
         "thresholds": {
             "near_duplicate_distance": near_distance,
+            "max_image_pixels": max_pixels,
             "perceptual_hash": f"imagehash {imagehash.__version__} phash, 64 bits, Hamming distance",
         },
         "files": {
@@ -214,9 +266,18 @@ def summarise(files, classes, on_invalid, near_distance):
         "counts": {folder: counts.loc[folder].astype(int).to_dict() for folder in SPLITS},
         "formats": Counter(valid.format),
         "modes": Counter(valid["mode"]),
+        "bit_depths": {str(int(bits)): n for bits, n in sorted(Counter(valid.bit_depth).items())},
+        "multi_frame": int(valid.multi_frame.astype(bool).sum()),
+        "links": {
+            "resolved": sum(link["action"] == "resolved" for link in obtained["links"]) if obtained else 0,
+            "left_out": (
+                [link for link in obtained["links"] if link["action"] == "left out"] if obtained else []
+            ),
+        },
+        "special_files_left_out": obtained["special_files"] if obtained else [],
         "invalid": {
             "by_reason": Counter(invalid.reason),
-            "files": invalid[["path", "reason", "detail"]].fillna("").to_dict("records"),
+            "files": invalid[["path", "reason", "detail", "source"]].fillna("").to_dict("records"),
         },
         "ignored_examples": files.path[files.status == "ignored"].head(MAX_LISTED).tolist(),
         "duplicates": {kind: duplicate_counts(valid, f"{kind}_group") for kind in ("exact", "pixel", "near")},

@@ -1,9 +1,11 @@
 """The `mribench` command: use a model the workflow trained.
 
-TensorFlow is imported only once a command runs, so `--help` and `--version` answer at once.
+Keras and its backend are imported only once a command runs, so `--help` and `--version` answer at
+once.
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -12,6 +14,7 @@ from dataclasses import asdict
 
 import mribench
 from mribench import NOTICE
+from mribench.backend import BACKENDS
 
 EXIT_SKIPPED = 1  # some images could not be read; the others were predicted
 EXIT_ERROR = 2  # nothing was predicted: bad arguments, or a model mribench cannot use
@@ -72,6 +75,18 @@ def build_parser():
     predict.add_argument(
         "--batch-size", type=positive_int, default=32, help="images per inference batch (default 32)"
     )
+    predict.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="the Keras backend to run the model on, whichever trained it (default: $KERAS_BACKEND, "
+        "else tensorflow)",
+    )
+    predict.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show what the backend's libraries print on stderr (start-up notices, warnings)",
+    )
     predict.set_defaults(run=run_predict)
     return parser
 
@@ -84,11 +99,18 @@ def positive_int(text):
 
 
 def run_predict(args):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+    print(NOTICE, file=sys.stderr)
+    with contextlib.nullcontext() if args.verbose else only_own_messages_on_stderr():
+        return predict(args)
+
+
+def predict(args):
+    from mribench import backend
+
+    backend.select(args.backend)
     from mribench.model import ModelMetadataError
     from mribench.prediction import find_images, load_trained_model, predict_files
 
-    print(NOTICE, file=sys.stderr)
     try:
         files = find_images(args.images)
     except FileNotFoundError as error:
@@ -113,6 +135,26 @@ def run_predict(args):
         )
         return EXIT_SKIPPED
     return 0
+
+
+@contextlib.contextmanager
+def only_own_messages_on_stderr():
+    """Send what native libraries write to the stderr file descriptor (TensorFlow's absl and oneDNN
+    start-up notices, XLA's) to /dev/null, while Python's sys.stderr, and so this command's messages
+    and progress bar, still reach the terminal."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    python_stderr = sys.stderr
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    sys.stderr = open(terminal, "w", buffering=1, closefd=False)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def fail(message):

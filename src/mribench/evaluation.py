@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
-from mribench import images, plots, split
+from mribench import backend, images, pipeline, plots, split
 from mribench.model import check_metadata
 
 
@@ -36,7 +36,7 @@ def evaluate_target(
     image_size = metadata["image_size"]
     test = split.read_split(split_csv, "test")
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
-    probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
+    probabilities = model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
 
     y_true = test.label.map(classes.index).to_numpy()
     dedup = split.dedup_mask(test).to_numpy()
@@ -44,6 +44,7 @@ def evaluate_target(
         "test": test_metrics(y_true, probabilities, classes),
         "test_dedup": test_metrics(y_true[dedup], probabilities[dedup], classes),
         "classes": list(classes),
+        "backend": backend.version(),
     }
     Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
 
@@ -90,7 +91,7 @@ def evaluate_external(
     model = keras.models.load_model(model_path, safe_mode=True)
     rows = read_external_set(audit_csv)
     pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
-    probabilities = model.predict(pixels.astype("float32"), batch_size=batch_size, verbose=0)
+    probabilities = model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
     write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)
 
 

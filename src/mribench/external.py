@@ -20,6 +20,7 @@ import pandas as pd
 
 from mribench import phantoms
 from mribench.audit import (
+    COLUMN_TYPES,
     COLUMNS,
     AuditError,
     find_duplicates,
@@ -58,7 +59,11 @@ def obtain_external_set(dest, name, test_set):
 
 def external_root(folder, origin, name, classes):
     """The folder holding the set's class folders: `folder`, its Testing/, or either inside one top folder."""
-    tops = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    tops = [folder] + sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "__"))
+    )
     for candidate in (c for top in tops for c in (top, top / "Testing")):
         if any((candidate / label).is_dir() for label in classes):
             return candidate
@@ -69,11 +74,13 @@ def external_root(folder, origin, name, classes):
     )
 
 
-def audit_external_set(root, name, classes, reference_csv, on_invalid, near_distance, threads=1):
+def audit_external_set(
+    root, name, classes, reference_csv, on_invalid, near_distance, threads=1, max_pixels=None
+):
     """The set's audit table (AUDIT_COLUMNS) and summary; `reference_csv` is the main dataset's audit.csv."""
     started = time.perf_counter()
     files = scan_files(root, classes, folders=("",), classes_key=f"external_test_sets.{name}.classes")
-    files = find_duplicates(inspect_files(files, root, threads), near_distance)
+    files = find_duplicates(inspect_files(files, root, threads, max_pixels), near_distance)
     valid = files[files.status == "ok"]
     missing = [label for label in classes if not (valid.label == label).any()]
     if missing:
@@ -97,7 +104,7 @@ def audit_external_set(root, name, classes, reference_csv, on_invalid, near_dist
         files[f"twin_in_{folder.lower()}"] = twins.reindex(files.index, fill_value="")
     summary = summarise_external(files, name, classes, on_invalid, near_distance)
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    return files[AUDIT_COLUMNS].astype({"width": "Int64", "height": "Int64", "bytes": "Int64"}), summary
+    return files[AUDIT_COLUMNS].astype(COLUMN_TYPES), summary
 
 
 def twin_kinds(rows, reference, near_distance):
@@ -152,10 +159,11 @@ def redundant_copies(groups):
 
 
 def write_external_audit(
-    dataset_dir, name, classes, reference_csv, out_json, out_csv, on_invalid, near_distance, threads
-):
+    dataset_dir, name, classes, reference_csv, out_json, out_csv, on_invalid, near_distance, threads,
+    max_pixels=None,
+):  # fmt: skip
     files, summary = audit_external_set(
-        dataset_dir, name, classes, reference_csv, on_invalid, near_distance, threads
+        dataset_dir, name, classes, reference_csv, on_invalid, near_distance, threads, max_pixels
     )
     files.to_csv(out_csv, index=False)
     Path(out_json).write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,9 +1,10 @@
 """Grad-CAM: which part of the image drove a target's prediction (Selvaraju et al., 2017).
 
-Written as in the keras.io Grad-CAM example, with one difference: mribench's base is a nested
-model (layer "base", after the "preprocess" layer), so its last convolutional layer is not reachable
-from the outer model's graph. The gradient model therefore maps the preprocessed image to (last conv
-activations, base output) and the classifier head's layers are applied after it under the same tape.
+Written as in the keras.io Grad-CAM example, with two differences. mribench's base is a nested model
+(layer "base", after the "preprocess" layer), so its last convolutional layer is not reachable from
+the outer model's graph: the model is split at that layer into image -> activations and
+activations -> probabilities. And the gradient is taken the backend's way (TensorFlow's
+GradientTape, or jax.grad), of the second part with respect to its input.
 """
 
 import json
@@ -12,39 +13,60 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
+from keras import ops
 
-from mribench import images, plots, registry
+from mribench import backend, images, plots, registry
 from mribench.model import check_metadata
 
 
-def conv_and_predictions(model, base_name):
-    """A function image batch -> (last conv activations, class probabilities) of a mribench model."""
+def split_at_last_conv(model, base_name):
+    """Two functions: image batch -> last conv activations, and activations -> class probabilities."""
     preprocess = model.get_layer("preprocess")
     base = model.get_layer("base")
-    conv_layer = registry.get_base(base_name).last_conv_layer
-    base_with_conv = keras.Model(base.inputs, [base.get_layer(conv_layer).output, base.output])
+    conv = base.get_layer(registry.get_base(base_name).last_conv_layer).output
+    to_conv = keras.Model(base.inputs, conv)
+    # The base's layers after the conv layer (none where it is the base's last layer)
+    rest_of_base = None if conv is base.output else keras.Model(conv, base.output)
     head = model.layers[model.layers.index(base) + 1 :]
 
-    def run(batch):
-        conv, x = base_with_conv(preprocess(batch), training=False)
+    def image_to_conv(batch):
+        return to_conv(preprocess(batch), training=False)
+
+    def conv_to_probabilities(activations):
+        x = activations if rest_of_base is None else rest_of_base(activations, training=False)
         for layer in head:
             x = layer(x, training=False)
-        return conv, x
+        return x
 
-    return run
+    return image_to_conv, conv_to_probabilities
+
+
+def gradient(function, x):
+    """The gradient of sum(function(x)) with respect to x, on the running Keras backend."""
+    if backend.current() == "jax":
+        import jax
+
+        return jax.grad(lambda value: function(value).sum())(x)
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(function(x))
+    return tape.gradient(total, x)
 
 
 def heatmaps(model, base_name, batch, class_indices):
     """Grad-CAM heatmaps in 0-1 (one per image, at the conv layer's resolution) for the given classes."""
-    run = conv_and_predictions(model, base_name)
-    batch = tf.convert_to_tensor(batch, dtype=tf.float32)
-    with tf.GradientTape() as tape:
-        conv, probabilities = run(batch)
-        scores = tf.gather(probabilities, class_indices, axis=1, batch_dims=1)
-    gradients = tape.gradient(scores, conv)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    maps = tf.nn.relu(tf.reduce_sum(weights * conv, axis=-1)).numpy()
+    image_to_conv, conv_to_probabilities = split_at_last_conv(model, base_name)
+    conv = image_to_conv(ops.convert_to_tensor(batch, dtype="float32"))
+    chosen = ops.convert_to_tensor(np.asarray(class_indices)[:, None], dtype="int32")
+
+    def scores(activations):  # each image's own class: the sum's gradient is each image's gradient
+        return ops.take_along_axis(conv_to_probabilities(activations), chosen, axis=1)
+
+    weights = ops.mean(gradient(scores, conv), axis=(1, 2), keepdims=True)
+    maps = ops.convert_to_numpy(ops.relu(ops.sum(weights * conv, axis=-1)))
     peaks = maps.max(axis=(1, 2), keepdims=True)
     return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from mribench import images, registry
+from mribench import pipeline, registry
 
 METADATA_ENTRY = "mribench.json"
 
@@ -47,7 +47,10 @@ class Augmentation(layers.Layer):
     def call(self, images_batch, training=None):
         if not training:
             return images_batch
-        return images.augment(images_batch, self.settings, self.seed_generator.next())
+        draws = keras.random.uniform(
+            (keras.ops.shape(images_batch)[0], 6), -1.0, 1.0, seed=self.seed_generator
+        )
+        return pipeline.augment(images_batch, draws, self.settings)
 
     def get_config(self):
         return {**super().get_config(), "settings": self.settings, "seed": self.seed}

@@ -29,8 +29,10 @@ hospital's scanner took it: the demo's check of whether a model generalises.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -136,26 +138,41 @@ def generate_dataset(
     test_per_class: int,
     image_size: int = 256,
     seed: int = 0,
+    processes: int = 1,
 ) -> None:
-    """Write dest/Training/<class>/*.jpg and dest/Testing/<class>/*.jpg.
+    """Write dest/Training/<class>/*.jpg and dest/Testing/<class>/*.jpg, in `processes` processes.
 
     Files are named like Kaggle's (``Tr-gl_0000.jpg``, ``Te-no_0012.jpg``: split,
     first two letters of the class, index) and existing ones are overwritten.
     Image i of a class is drawn from ``default_rng([seed, split, class, i])`` with
-    the indices of split and class, so it never depends on what else is generated.
+    the indices of split and class, so it never depends on what else is generated
+    (nor on the number of processes).
     """
     for label in classes:
         lesion_painter(label)  # fail on an unknown class before writing anything
     counts = (train_per_class, test_per_class)
+    files = []
     for split_index, (split, count) in enumerate(zip(SPLITS, counts, strict=True)):
         prefix = split[:2]  # "Tr" / "Te", as in the Kaggle file names
         for class_index, label in enumerate(classes):
-            keys = [[seed, split_index, class_index, i] for i in range(count)]
-            _write_class(Path(dest) / split / label, f"{prefix}-{label[:2]}", label, keys, image_size)
+            folder = Path(dest) / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                key = (seed, split_index, class_index, i)
+                files.append(
+                    (label, key, image_size, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg", TRAINING_SCANNER)
+                )
+    _write_phantoms(files, processes)
 
 
 def generate_test_set(
-    dest: Path, classes: Sequence[str], per_class: int, image_size: int, seed: int, scanner: Scanner
+    dest: Path,
+    classes: Sequence[str],
+    per_class: int,
+    image_size: int,
+    seed: int,
+    scanner: Scanner,
+    processes: int = 1,
 ) -> None:
     """Write dest/<class>/Ex-<cl>_<i>.jpg: phantoms of `classes` acquired by `scanner`.
 
@@ -164,16 +181,28 @@ def generate_test_set(
     """
     for label in classes:
         lesion_painter(label)
+    files = []
     for class_index, label in enumerate(classes):
-        keys = [[seed, EXTERNAL, class_index, i] for i in range(per_class)]
-        _write_class(Path(dest) / label, f"Ex-{label[:2]}", label, keys, image_size, scanner)
+        folder = Path(dest) / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            key = (seed, EXTERNAL, class_index, i)
+            files.append((label, key, image_size, folder / f"Ex-{label[:2]}_{i:04d}.jpg", scanner))
+    _write_phantoms(files, processes)
 
 
-def _write_class(folder, stem, label, keys, image_size, scanner=TRAINING_SCANNER):
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, key in enumerate(keys):
-        image = phantom_file_image(label, np.random.default_rng(key), image_size, scanner)
-        _save_jpeg(image, folder / f"{stem}_{i:04d}.jpg")
+def _write_phantoms(files, processes):
+    if processes == 1:
+        list(map(_write_phantom, files))
+        return
+    # spawn, not fork: the caller may run JAX or TensorFlow, whose threads a fork would break
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_write_phantom, files, chunksize=32))
+
+
+def _write_phantom(file):
+    label, key, image_size, path, scanner = file
+    _save_jpeg(phantom_file_image(label, np.random.default_rng(key), image_size, scanner), path)
 
 
 def phantom_file_image(

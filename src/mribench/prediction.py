@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from mribench import images
+from mribench.decoding import UnusableImage, decode
 from mribench.model import ModelMetadataError, read_metadata
 
 
@@ -93,13 +94,13 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
             try:
                 pixels.append(images.load_image(path, size))
                 batch.append((path, argument))
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
+            except (OSError, UnusableImage) as error:
                 results.skipped.append(Skipped(str(path), f"{type(error).__name__}: {error}"))
         if batch:
             inputs = np.stack(pixels).astype("float32")
             probabilities = np.asarray(model.predict_on_batch(inputs))
             if overlay_names is not None:
-                from mribench import gradcam  # imports TensorFlow: only when asked for
+                from mribench import gradcam
 
                 heatmaps = gradcam.heatmaps(model, metadata["model"], inputs, probabilities.argmax(axis=1))
             for i, ((path, argument), p) in enumerate(zip(batch, probabilities, strict=True)):
@@ -142,8 +143,7 @@ def save_overlay(path, heatmap, out_png):
     """The heatmap in matplotlib's jet colours, blended over the image at its original resolution."""
     from matplotlib import colormaps
 
-    with Image.open(path) as original:
-        original = original.convert("RGB")
+    original = decode(path).picture.convert("RGB")
     coloured = colormaps["jet"](heatmap)[..., :3]
     coloured = Image.fromarray((coloured * 255).astype("uint8")).resize(
         original.size, Image.Resampling.BILINEAR

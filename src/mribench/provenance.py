@@ -38,18 +38,14 @@ def cpu_model():
 
 
 def hardware():
-    """The machine a job runs on: node, CPU and GPU models (GPU names as TensorFlow sees them), and
-    the SLURM job and visible GPUs, so a cluster run can be traced back to its job."""
-    import tensorflow as tf
+    """The machine a job runs on: node, CPU and GPU models (GPU names as the Keras backend sees them),
+    and the SLURM job and visible GPUs, so a cluster run can be traced back to its job."""
+    from mribench import backend
 
-    gpus = [
-        tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-        for gpu in tf.config.list_physical_devices("GPU")
-    ]
     return {
         "host": platform.node(),
         "cpu": cpu_model(),
-        "gpus": gpus,
+        "gpus": backend.gpus(),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

@@ -11,10 +11,10 @@ import jinja2
 import numpy as np
 import pandas as pd
 import yaml
-from PIL import Image
 
 import mribench
 from mribench import plots, provenance
+from mribench.decoding import decode
 
 SAMPLES_PER_CLASS = 4
 WORST_ERRORS = 6
@@ -320,11 +320,10 @@ def snakemake_version():
 
 
 def thumbnail_uri(image_path, size=THUMBNAIL_PX):
-    with Image.open(image_path) as image:
-        thumbnail = image.convert("RGB")
-        thumbnail.thumbnail((size, size))
-        buffer = io.BytesIO()
-        thumbnail.save(buffer, format="PNG")
+    thumbnail = decode(image_path).picture.convert("RGB")
+    thumbnail.thumbnail((size, size))
+    buffer = io.BytesIO()
+    thumbnail.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -1,7 +1,7 @@
-"""Train one target: feature extraction from scratch, or fine-tuning from the feature-extraction model."""
+"""Train one target, written as the keras.io transfer-learning recipe: build (or load) the model,
+compile it, fit one stage, write the records. Runs on any Keras backend (mribench.backend)."""
 
 import json
-import math
 import platform
 import shutil
 from pathlib import Path
@@ -9,10 +9,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 import mribench
-from mribench import images, provenance, registry, split
+from mribench import backend, images, pipeline, provenance, registry, split
 from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
 from mribench.resume import ResumableTraining
 
@@ -39,54 +38,21 @@ def train_target(
     initialisation), never "imagenet", so training never downloads; `start` holds the
     feature-extraction run's files when fine-tuning.
     """
-    gpu = configure_tensorflow(seed, settings["training"], threads)
     training = settings["training"]
-    classes = settings["classes"]
-    stage = training[strategy]
+    gpus = backend.configure(seed, training["deterministic"], threads)
+    backend.check_gpu_is_used(gpus)
+    use_mixed_precision(training["mixed_precision"], gpus)
     data = load_split(
-        split_csv, dataset_dir, classes, settings["image_size"], threads, Path(out_model).parent
+        split_csv, dataset_dir, settings["classes"], settings["image_size"], threads, Path(out_model).parent
     )
 
-    if strategy == "feature_extraction":
-        workflow = "cached_features" if stage["cache_features"] else augmentation_place(training, gpu)
-        model = build_model(
-            base_name,
-            len(classes),
-            settings["image_size"],
-            weights,
-            training["dense_units"],
-            training["dropout"],
-            augmentation=(
-                {"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None
-            ),
-        )
-        if settings["model"]["weights"] == "none":
-            train_images = data["train"][0]
-            sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
-            calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))
-    else:
-        check_metadata(
-            start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
-        )
-        model = keras.models.load_model(start["model"], safe_mode=True)
-        unfreeze_top_layers(model, settings["model"]["unfreeze_layers"])
-        # The augmentation stays where the feature-extraction model put it.
-        workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
-
+    model, workflow = build_or_load_model(strategy, base_name, seed, settings, data, weights, start, gpus)
     compile_settings = {
-        "optimizer": keras.optimizers.Adam(stage["learning_rate"]),
+        "optimizer": keras.optimizers.Adam(training[strategy]["learning_rate"]),
         "loss": "categorical_crossentropy",
         "metrics": ["accuracy"],
-        "jit_compile": bool(gpu and training["jit_compile"]),
+        "jit_compile": jit_compile(training, gpus),
     }
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=training["early_stopping_patience"], restore_best_weights=True
-    )
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(
-        monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
-    )
-    # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
-    backup_dir = Path(out_model).parent / "_resume"
     fingerprint = {
         "strategy": strategy,
         "model": base_name,
@@ -95,54 +61,141 @@ def train_target(
         "split": provenance.file_sha256(split_csv),
         "start_model": provenance.file_sha256(start["model"]) if start else None,
     }
-    resumable = ResumableTraining(backup_dir, fingerprint, early_stopping, reduce_lr)
-    tensorboard = keras.callbacks.TensorBoard(out_tensorboard)
+    resumable = fit_stage(
+        model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard
+    )
+
+    save_model(model, out_model, model_metadata(base_name, strategy, seed, settings))
+    write_records(
+        model, strategy, base_name, seed, settings, data, workflow, resumable, compile_settings, start,
+        out_model, out_history, out_train,
+    )  # fmt: skip
+    shutil.rmtree(resumable.backup_dir)
+
+
+def build_or_load_model(strategy, base_name, seed, settings, data, weights, start, gpus):
+    """Feature extraction builds a frozen base under a new head; fine-tuning loads the
+    feature-extraction model and unfreezes the base's top layers. Returns the model and where its
+    training images come from (WORKFLOWS)."""
+    training, classes = settings["training"], settings["classes"]
+    if strategy == "fine_tuning":
+        check_metadata(
+            start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
+        )
+        model = keras.models.load_model(start["model"], safe_mode=True)
+        unfreeze_top_layers(model, settings["model"]["unfreeze_layers"])
+        # The augmentation stays where the feature-extraction model put it.
+        workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
+        return model, workflow
+
+    workflow = (
+        "cached_features" if training[strategy]["cache_features"] else augmentation_place(training, gpus)
+    )
+    model = build_model(
+        base_name,
+        len(classes),
+        settings["image_size"],
+        weights,
+        training["dense_units"],
+        training["dropout"],
+        augmentation={"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None,
+    )
+    if settings["model"]["weights"] == "none":
+        train_images = data["train"][0]
+        sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
+        calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))
+    return model, workflow
+
+
+def fit_stage(
+    model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard
+):
+    """Fit one stage with the study's callbacks, resumable epoch by epoch; returns the
+    ResumableTraining callback, which holds the stage's history and time."""
+    training = settings["training"]
+    stage = training[fingerprint["strategy"]]
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=training["early_stopping_patience"], restore_best_weights=True
+    )
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
+    )
+    # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
+    resumable = ResumableTraining(Path(out_model).parent / "_resume", fingerprint, early_stopping, reduce_lr)
     fit_settings = {
         "epochs": stage["epochs"],
         # resumable last: it restores the others' state
-        "callbacks": [early_stopping, reduce_lr, tensorboard, resumable],
+        "callbacks": [early_stopping, reduce_lr, *tensorboard(out_tensorboard), resumable],
         "verbose": 2,
     }
+    n_classes, batch_size = len(settings["classes"]), training["batch_size"]
     if workflow == "cached_features":
-        fit_on_cached_features(
-            model, data, len(classes), training["batch_size"], compile_settings, fit_settings
-        )
-    else:
-        model.compile(**compile_settings)
-        train_ds, val_ds, steps = image_datasets(
-            data,
-            len(classes),
-            training["batch_size"],
-            seed,
-            settings["augmentation"] if workflow == "pipeline" else None,
-            first_epoch=resumable.finished_epochs,
-        )
-        # the stream shuffles itself, per epoch and seed
-        model.fit(train_ds, validation_data=val_ds, steps_per_epoch=steps, shuffle=False, **fit_settings)
-    seconds = resumable.seconds
-    metadata = {
+        fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings)
+        return resumable
+    model.compile(**compile_settings)
+    train = pipeline.TrainingBatches(
+        *data["train"],
+        n_classes,
+        batch_size,
+        seed,
+        settings["augmentation"] if workflow == "pipeline" else None,
+        first_epoch=resumable.finished_epochs,
+    )
+    val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
+    # the stream shuffles itself, per epoch and seed
+    model.fit(
+        train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
+    )
+    return resumable
+
+
+def tensorboard(log_dir):
+    """The TensorBoard callback where TensorFlow is installed (it writes with tf.summary, also under
+    JAX); without TensorFlow, a note in the log and in `log_dir` of what was skipped and why."""
+    if backend.tensorflow_available():
+        return [keras.callbacks.TensorBoard(log_dir)]
+    reason = (
+        "TensorBoard logs skipped: keras.callbacks.TensorBoard writes them with TensorFlow's tf.summary, "
+        f"and TensorFlow is not installed here (Keras backend {backend.current()})."
+    )
+    print(reason)
+    Path(log_dir).mkdir(parents=True, exist_ok=True)
+    (Path(log_dir) / "SKIPPED.txt").write_text(reason + "\n")
+    return []
+
+
+def model_metadata(base_name, strategy, seed, settings):
+    """What predict, evaluation and fine-tuning read back from model.keras."""
+    return {
         "mribench_version": mribench.__version__,
         "model": base_name,
         "strategy": strategy,
         "seed": seed,
-        "classes": classes,
+        "classes": settings["classes"],
         "image_size": settings["image_size"],
         "input": "RGB, float32 in 0-255, image_size x image_size",
         "preprocessing": f"keras.applications.{registry.get_base(base_name).module}.preprocess_input"
         " (inside the model)",
+        "backend": backend.version(),
     }
-    save_model(model, out_model, metadata)
 
+
+def write_records(
+    model, strategy, base_name, seed, settings, data, workflow, resumable, compile_settings, start,
+    out_model, out_history, out_train,
+):  # fmt: skip
+    """history.csv (every stage so far) and train.json (the stages, the model, the machine)."""
+    training = settings["training"]
     history = pd.DataFrame(resumable.history).drop(columns=["learning_rate"], errors="ignore")
     history.insert(0, "stage", strategy)
     kept = history.loc[history.val_loss.idxmin()]  # the epoch EarlyStopping restored
     this_stage = {
         "stage": strategy,
-        "seconds": round(seconds, 3),
+        "seconds": round(resumable.seconds, 3),
         "epochs_run": len(history),
         "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
-        "learning_rate": stage["learning_rate"],
+        "learning_rate": training[strategy]["learning_rate"],
         "train_accuracy": float(kept.accuracy),
         "train_loss": float(kept.loss),
         "val_accuracy": float(kept.val_accuracy),
@@ -160,11 +213,12 @@ def train_target(
         "model": base_name,
         "strategy": strategy,
         "seed": seed,
-        "classes": classes,
+        "classes": settings["classes"],
         "image_size": settings["image_size"],
         "weights": settings["model"]["weights"],
         "images": {part: len(labels) for part, (_, labels) in data.items()},
         "workflow": WORKFLOWS[workflow],
+        "backend": backend.version(),
         "mixed_precision": keras.mixed_precision.global_policy().name,
         "stages": stages,
         "seconds": round(sum(s["seconds"] for s in stages), 3),
@@ -177,7 +231,6 @@ def train_target(
         "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
-    shutil.rmtree(backup_dir)
 
 
 WORKFLOWS = {
@@ -187,38 +240,25 @@ WORKFLOWS = {
 }
 
 
-def configure_tensorflow(seed, training, threads):
-    """Seeds, determinism, threads and GPU settings; returns whether a GPU is used."""
-    keras.utils.set_random_seed(seed)
-    if training["deterministic"]:
-        tf.config.experimental.enable_op_determinism()
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
-    except RuntimeError:  # TensorFlow already runs in this process (a caller other than the workflow)
-        print(f"TensorFlow is already initialised: its thread pools stay as they are, not {threads} threads")
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        # Two jobs sharing a GPU would otherwise fail: TensorFlow reserves all of its memory.
-        tf.config.experimental.set_memory_growth(gpu, True)
-    wanted = training["mixed_precision"]  # auto, true or false
-    if wanted is not False and gpus and supports_float16(gpus[0]):
+def use_mixed_precision(wanted, gpus):
+    """float16 compute on GPUs with tensor cores, when `wanted` is auto or true."""
+    if wanted is not False and gpus and backend.supports_float16():
         keras.mixed_precision.set_global_policy("mixed_float16")
     elif wanted is True:
         print("mixed_precision is true, but no GPU with fast float16 is visible: training in float32")
-    return bool(gpus)
 
 
-def supports_float16(gpu):
-    """Tensor cores (compute capability 7.0 and later) make float16 faster than float32."""
-    capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
-    return capability >= (7, 0)
+def jit_compile(training, gpus):
+    """XLA on GPUs when asked for; JAX always compiles with XLA (without it, it would run op by op)."""
+    if backend.current() == "jax":
+        return True
+    return bool(gpus and training["jit_compile"])
 
 
-def augmentation_place(training, gpu):
+def augmentation_place(training, gpus):
     """Where augmentation runs: on the GPU inside the model, or on the CPU in the input pipeline."""
     if training["augment_on"] == "auto":
-        return "model" if gpu else "pipeline"
+        return "model" if gpus else "pipeline"
     return training["augment_on"]
 
 
@@ -232,17 +272,6 @@ def load_split(split_csv, dataset_dir, classes, image_size, threads, cache_dir):
     return data
 
 
-def image_datasets(data, n_classes, batch_size, seed, augmentation, first_epoch):
-    """The endless training stream from `first_epoch` on, the validation pipeline, and the steps of
-    one epoch."""
-    train_images, train_labels = data["train"]
-    train = images.training_dataset(
-        train_images, train_labels, n_classes, batch_size, seed, augmentation, first_epoch
-    )
-    val = images.evaluation_dataset(*data["val"], n_classes, batch_size)
-    return train, val, math.ceil(len(train_labels) / batch_size)
-
-
 def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings):
     """The keras.io transfer-learning guide's fast workflow: run the frozen base once, train the head
     on its pooled features. The head shares its layers with `model`, which stays a complete model
@@ -251,8 +280,9 @@ def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings,
     features_of = keras.Model(model.input, pooled.output)
     features, targets = {}, {}
     for part, (pixels, labels) in data.items():
-        batches = images.evaluation_dataset(pixels, labels, n_classes, batch_size).map(lambda x, y: x)
-        features[part] = features_of.predict(batches, verbose=0)
+        features[part] = features_of.predict(
+            pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0
+        )
         targets[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
     head.compile(**compile_settings)
@@ -275,13 +305,16 @@ def head_model(model, pooled):
 
 
 def library_versions():
+    """The versions a result depends on; the backend's under its own name (tensorflow or jax)."""
     import sklearn
 
+    running = backend.version()
     return {
         "mribench": mribench.__version__,
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "keras backend": running["name"],
+        running["name"]: running["version"],
         "numpy": np.__version__,
         "scikit-learn": sklearn.__version__,
     }

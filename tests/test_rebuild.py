@@ -1,0 +1,275 @@
+"""Rebuild precision: after one complete tiny run, a dry run per key of config.yaml with that key changed
+plans exactly the jobs that read the key and the jobs after them, as REBUILDS says.
+
+A key added to config.yaml without a row in REBUILDS fails here, by name: add its row (another valid
+value, the jobs a change must re-run, and why).
+"""
+
+import re
+from typing import NamedTuple
+
+import pytest
+import yaml
+from conftest import REPO, TINY, run_snakemake, write_yaml
+from snakemake.utils import update_config
+
+from mribench import registry
+
+
+def tiny_config():
+    """config.yaml merged with the tiny profile, as Snakemake merges them."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(TINY.read_text()))
+    return config
+
+
+def leaf_keys(section, prefix=""):
+    """The dotted name of every value of the config that is not itself a section (lists are values)."""
+    for key, value in section.items():
+        if isinstance(value, dict):
+            yield from leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def value_at(config, key):
+    for part in key.split("."):
+        config = config[part]
+    return config
+
+
+CONFIG = tiny_config()
+TARGETS = [f"{model}_{strategy}" for model in CONFIG["models"] for strategy in CONFIG["strategies"]]
+(SEED,) = CONFIG["seeds"]
+
+
+def jobs(rule, targets, seed=SEED):
+    return {f"{rule} {target}/seed{seed}" for target in targets}
+
+
+def one_model(model):
+    return [f"{model}_{strategy}" for strategy in CONFIG["strategies"]]
+
+
+def one_strategy(strategy):
+    return [f"{model}_{strategy}" for model in CONFIG["models"]]
+
+
+def fetched_weights(model):
+    return {f"fetch_weights {registry.imagenet_weights_file(model, CONFIG['image_size'])}"}
+
+
+(EXTERNAL_SET,) = CONFIG["external_test_sets"]  # the tiny profile's external test set
+
+
+def external_evaluations(targets, seed=SEED):
+    """evaluate_external of `targets` on the external set (its wildcards: model, strategy, seed, set)."""
+    return {f"evaluate_external {target.replace('_', '/', 1)}/{seed}/{EXTERNAL_SET}" for target in targets}
+
+
+# The report shows the whole config as run, so every change re-runs it (a localrule of seconds).
+REPORT = {"report", "all"}
+# New statistics re-run every model card: each shows its confidence intervals from stats.json
+# (and from the external set's stats.json).
+STATS = {"stats", f"stats_external {EXTERNAL_SET}"} | jobs("model_card", TARGETS) | REPORT
+
+
+def retrained(targets, seed=SEED):
+    """New models of `targets`, their evaluations and Grad-CAMs, and everything after the statistics."""
+    return (
+        jobs("train", targets, seed)
+        | jobs("evaluate", targets, seed)
+        | external_evaluations(targets, seed)
+        | jobs("gradcam", targets, seed)
+        | jobs("model_card", targets, seed)
+        | STATS
+    )
+
+
+EVERY_TARGET = retrained(TARGETS)
+FROM_SPLIT = {"split_dataset"} | EVERY_TARGET
+# The external set's audit compares it with the dataset's audit.csv.
+FROM_AUDIT = {"audit", f"audit_external_set {EXTERNAL_SET}"} | FROM_SPLIT
+EVERYTHING = {"obtain_dataset"} | FROM_AUDIT
+# The external set itself: its images, their audit, every target's evaluation on it, its statistics,
+# and the model cards that list it.
+EXTERNAL = (
+    {
+        f"obtain_external_set {EXTERNAL_SET}",
+        f"audit_external_set {EXTERNAL_SET}",
+        f"stats_external {EXTERNAL_SET}",
+    }
+    | external_evaluations(TARGETS)
+    | jobs("model_card", TARGETS)
+    | REPORT
+)
+
+
+class Rebuild(NamedTuple):
+    value: object  # another valid value of the key
+    jobs: set  # the jobs a dry run must plan after the key changed to `value`
+    why: str
+
+
+TRAINING = "both strategies read it (fine-tuning also through its start model, the feature-extraction model)"
+FEATURE_EXTRACTION = "feature extraction reads it, fine-tuning starts from feature extraction's model"
+FINE_TUNING_ONLY = "only fine-tuning reads it"
+NOT_IN_MODELS = "efficientnetb0 is not in models"
+
+# One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT).
+REBUILDS = {
+    "dataset.source": Rebuild("kaggle", EVERYTHING, "another source is other images"),
+    "dataset.kaggle_slug": Rebuild("someone/other", REPORT, "only source kaggle reads it"),
+    "dataset.path": Rebuild("elsewhere.zip", REPORT, "only source path reads it"),
+    "dataset.classes": Rebuild(
+        ["glioma", "notumor", "pituitary"],
+        EVERYTHING,
+        "the phantoms are drawn in them (the external set's too)",
+    ),
+    "dataset.demo.train_per_class": Rebuild(6, EVERYTHING, "source demo generates the images from it"),
+    "dataset.demo.test_per_class": Rebuild(3, EVERYTHING, "source demo generates the images from it"),
+    "dataset.demo.image_size": Rebuild(40, EVERYTHING, "source demo generates the images from it"),
+    "dataset.demo.seed": Rebuild(1, EVERYTHING, "source demo generates the images from it"),
+    "dataset.val_fraction": Rebuild(0.25, FROM_SPLIT, "the split reads it"),
+    "dataset.split_seed": Rebuild(7, FROM_SPLIT, "the split reads it"),
+    "audit.on_invalid": Rebuild("skip", FROM_AUDIT, "the audit reads it"),
+    "audit.near_duplicate_distance": Rebuild(2, FROM_AUDIT, "the audit reads it"),
+    "audit.max_image_pixels": Rebuild(8_000_000, FROM_AUDIT, "the audit reads it"),
+    "dedup.test_overlap": Rebuild("drop", FROM_SPLIT, "the split reads it"),
+    "seeds": Rebuild([SEED, 7], retrained(TARGETS, seed=7), "a new seed adds its targets, nothing else"),
+    "image_size": Rebuild(40, EVERY_TARGET, TRAINING),
+    "augmentation.rotation_degrees": Rebuild(10, EVERY_TARGET, TRAINING),
+    "augmentation.zoom": Rebuild(0.2, EVERY_TARGET, TRAINING),
+    "augmentation.shift": Rebuild(0.2, EVERY_TARGET, TRAINING),
+    "augmentation.horizontal_flip": Rebuild(False, EVERY_TARGET, TRAINING),
+    "augmentation.brightness": Rebuild(0.2, EVERY_TARGET, TRAINING),
+    "training.backend": Rebuild(
+        "jax",
+        EVERY_TARGET,
+        TRAINING + "; evaluation, Grad-CAM and export run on it (export: without TensorFlow)",
+    ),
+    "training.batch_size": Rebuild(4, EVERY_TARGET, TRAINING + "; evaluation reads it too"),
+    "training.dense_units": Rebuild(128, EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.dropout": Rebuild(0.3, EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.early_stopping_patience": Rebuild(2, EVERY_TARGET, TRAINING),
+    "training.reduce_lr_patience": Rebuild(1, EVERY_TARGET, TRAINING),
+    "training.reduce_lr_factor": Rebuild(0.5, EVERY_TARGET, TRAINING),
+    "training.deterministic": Rebuild(False, EVERY_TARGET, TRAINING),
+    "training.augment_on": Rebuild("model", EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.mixed_precision": Rebuild(False, EVERY_TARGET, TRAINING),
+    "training.jit_compile": Rebuild(True, EVERY_TARGET, TRAINING),
+    "training.feature_extraction.epochs": Rebuild(2, EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.feature_extraction.learning_rate": Rebuild(1.0e-4, EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.feature_extraction.cache_features": Rebuild(True, EVERY_TARGET, FEATURE_EXTRACTION),
+    "training.fine_tuning.epochs": Rebuild(2, retrained(one_strategy("fine_tuning")), FINE_TUNING_ONLY),
+    "training.fine_tuning.learning_rate": Rebuild(
+        1.0e-4, retrained(one_strategy("fine_tuning")), FINE_TUNING_ONLY
+    ),
+    "strategies": Rebuild(
+        ["feature_extraction"],
+        {"stats", f"stats_external {EXTERNAL_SET}"}
+        | jobs("model_card", one_strategy("feature_extraction"))
+        | REPORT,
+        "fewer targets: the statistics, the remaining cards and the report drop the others",
+    ),
+    "models": Rebuild(
+        CONFIG["models"] + ["efficientnetb0"],
+        fetched_weights("efficientnetb0") | retrained(one_model("efficientnetb0")),
+        "a new model adds its targets (and fetches its ImageNet weights), nothing else",
+    ),
+    "model_settings.vgg16.weights": Rebuild(
+        "imagenet", fetched_weights("vgg16") | retrained(one_model("vgg16")), FEATURE_EXTRACTION
+    ),
+    "model_settings.vgg16.unfreeze_layers": Rebuild(2, retrained(["vgg16_fine_tuning"]), FINE_TUNING_ONLY),
+    "model_settings.resnet50v2.weights": Rebuild(
+        "imagenet", fetched_weights("resnet50v2") | retrained(one_model("resnet50v2")), FEATURE_EXTRACTION
+    ),
+    "model_settings.resnet50v2.unfreeze_layers": Rebuild(
+        2, retrained(["resnet50v2_fine_tuning"]), FINE_TUNING_ONLY
+    ),
+    "model_settings.mobilenetv2.weights": Rebuild(
+        "imagenet", fetched_weights("mobilenetv2") | retrained(one_model("mobilenetv2")), FEATURE_EXTRACTION
+    ),
+    "model_settings.mobilenetv2.unfreeze_layers": Rebuild(
+        2, retrained(["mobilenetv2_fine_tuning"]), FINE_TUNING_ONLY
+    ),
+    "model_settings.efficientnetb0.weights": Rebuild("none", REPORT, NOT_IN_MODELS),
+    "model_settings.efficientnetb0.unfreeze_layers": Rebuild(10, REPORT, NOT_IN_MODELS),
+    "report.bootstrap_resamples": Rebuild(2000, STATS, "the statistics read it"),
+    "report.seed": Rebuild(
+        1, STATS | jobs("gradcam", TARGETS), "it seeds the bootstrap and the choice of Grad-CAM images"
+    ),
+    "report.gradcam": Rebuild(False, REPORT, "the report leaves out the galleries"),
+    "report.gradcam_images_per_class": Rebuild(2, jobs("gradcam", TARGETS) | REPORT, "Grad-CAM reads it"),
+    "export.enabled": Rebuild(
+        True,
+        jobs("export", TARGETS) | jobs("model_card", TARGETS) | REPORT,
+        "adds an export per target; cards show it",
+    ),
+    "export.formats": Rebuild(["tflite"], REPORT, "export.enabled is false"),
+    "export.latency_runs": Rebuild(10, REPORT, "export.enabled is false"),
+    f"external_test_sets.{EXTERNAL_SET}.classes": Rebuild(
+        ["glioma", "notumor"], EXTERNAL, "the set is generated in its classes and scored on them"
+    ),
+    f"external_test_sets.{EXTERNAL_SET}.demo.per_class": Rebuild(2, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.image_size": Rebuild(40, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.seed": Rebuild(1, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.contrast_gamma": Rebuild(0.9, EXTERNAL, "the set's scanner"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.noise_factor": Rebuild(1.2, EXTERNAL, "the set's scanner"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.resolution_factor": Rebuild(0.75, EXTERNAL, "the set's scanner"),
+    "container": Rebuild(
+        "docker://example.org/mribench:other",
+        REPORT,
+        "only the report shows it; with --software-deployment-method apptainer every job re-runs",
+    ),
+}
+
+RULE = re.compile(r"^(?:local)?rule (\w+):$")
+
+
+def planned(result):
+    """The jobs of a dry run: the rule, and the target and seed (or the other wildcards) of each job."""
+    planned_jobs = []
+    for line in (result.stdout + result.stderr).splitlines():
+        if match := RULE.match(line):
+            planned_jobs.append(match[1])
+        elif line.startswith("    wildcards: "):
+            wildcards = dict(item.split("=", 1) for item in line.split(": ", 1)[1].split(", "))
+            if wildcards.keys() == {"model", "strategy", "seed"}:
+                where = "{model}_{strategy}/seed{seed}".format(**wildcards)
+            else:
+                where = "/".join(wildcards.values())
+            planned_jobs[-1] += f" {where}"
+    assert len(set(planned_jobs)) == len(planned_jobs), planned_jobs
+    return set(planned_jobs)
+
+
+def test_nothing_changed_plans_nothing(tiny_run):
+    assert planned(run_snakemake(tiny_run, "-n")) == set()
+
+
+def nested(key, value):
+    """{"a": {"b": value}} for "a.b"."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+@pytest.mark.parametrize("key", sorted(set(leaf_keys(CONFIG)) | set(REBUILDS)))
+def test_changing_a_key_reruns_the_jobs_that_read_it(key, tiny_run, tmp_path):
+    if key not in REBUILDS:
+        pytest.fail(
+            f"config key `{key}` has no row in REBUILDS (tests/test_rebuild.py): add one with another "
+            "valid value, the jobs a change must re-run, and why"
+        )
+    if key not in set(leaf_keys(CONFIG)):
+        pytest.fail(f"REBUILDS has a row for `{key}`, which config.yaml (with the tiny profile) lacks")
+    row = REBUILDS[key]
+    assert row.value != value_at(CONFIG, key), f"the row for `{key}` must change its value"
+    changed = write_yaml(tmp_path / "changed.yaml", nested(key, row.value))
+    plan = planned(run_snakemake(tiny_run, "-n", configfiles=(TINY, changed)))
+    assert plan == row.jobs, (
+        f"changing `{key}` to {row.value!r} ({row.why}) should plan {len(row.jobs)} jobs;\n"
+        f"planned but not expected: {sorted(plan - row.jobs)}\n"
+        f"expected but not planned: {sorted(row.jobs - plan)}"
+    )
