@@ -35,11 +35,13 @@ include: "rules/gradcam.smk"
 include: "rules/report.smk"
 include: "rules/export.smk"
 include: "rules/model_card.smk"
+include: "rules/external.smk"
 
 
 localrules:
     all,
     obtain_dataset,
+    obtain_external_set,
     fetch_weights,
     prepare,
     report,

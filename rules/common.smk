@@ -11,6 +11,7 @@ wildcard_constraints:
     strategy="|".join(TRAINING_STRATEGIES),
     baseline="file_metadata|intensity_histogram",
     seed=r"\d+",
+    external_set="|".join(config["external_test_sets"]) or "(?!)",  # (?!) matches nothing
 
 
 def run_dirs():
@@ -82,6 +83,10 @@ def model_card_inputs(wildcards):
     }
     if config["export"]["enabled"]:
         inputs["export"] = f"{run}/export.json"
+    names = list(config["external_test_sets"])
+    inputs["external_metrics"] = [f"{run}/external/{name}/metrics.json" for name in names]
+    inputs["external_stats"] = [f"results/stats/external/{name}/stats.json" for name in names]
+    inputs["external_audit"] = [f"results/external/{name}/audit.json" for name in names]
     return inputs
 
 
@@ -184,15 +189,18 @@ def baseline_settings(wildcards):
     return settings
 
 
-def stats_runs():
-    """(target, seed, predictions.csv) of every target and shortcut baseline, for the statistics
-    across targets."""
+def stats_runs(predictions="predictions.csv"):
+    """(target, seed, predictions file) of every target, and on the internal test set of every
+    shortcut baseline, for the statistics across targets; `predictions` is the file's path in the run
+    folder (external/<set>/predictions.csv for an external test set, which the baselines do not score)."""
     runs = [
-        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/predictions.csv"]
+        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/{predictions}"]
         for model in config["models"]
         for strategy in config["strategies"]
         for seed in config["seeds"]
     ]
+    if predictions != "predictions.csv":
+        return runs
     return runs + [
         [f"baseline_{kind}", seed, f"results/runs/baseline_{kind}/seed{seed}/predictions.csv"]
         for kind in config["baselines"]
@@ -205,3 +213,44 @@ def gradcam_galleries():
     if not config["report"]["gradcam"]:
         return []
     return expand("{run}/gradcam/gallery.png", run=run_dirs())
+
+
+def external_set(wildcards):
+    """The config entry of the external test set a job is about."""
+    return config["external_test_sets"][wildcards.external_set]
+
+
+def external_classes(wildcards):
+    return external_set(wildcards)["classes"]
+
+
+def external_run_files(external_set, name):
+    """A file of every target's results on one external test set."""
+    return [f"{run}/external/{external_set}/{name}" for run in run_dirs()]
+
+
+def external_stats_runs(wildcards):
+    """(target, seed, predictions.csv) of every target on one external test set, for its statistics."""
+    return stats_runs(f"external/{wildcards.external_set}/predictions.csv")
+
+
+def external_report_inputs():
+    """Audit, statistics and every target's metrics of every external test set, for the report."""
+    return [
+        path
+        for name in config["external_test_sets"]
+        for path in [f"results/external/{name}/audit.json", f"results/stats/external/{name}/stats.json"]
+        + external_run_files(name, "metrics.json")
+    ]
+
+
+def external_report_sets():
+    """name -> classes, audit.json and stats.json of every external test set (report and model cards)."""
+    return {
+        name: {
+            "classes": test_set["classes"],
+            "audit": f"results/external/{name}/audit.json",
+            "stats": f"results/stats/external/{name}/stats.json",
+        }
+        for name, test_set in config["external_test_sets"].items()
+    }

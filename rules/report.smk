@@ -14,6 +14,7 @@ rule report:
         audit_csv="results/data/audit.csv",
         dataset="results/data/dataset",
         exports=export_files(),
+        external=external_report_inputs(),
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),
@@ -28,5 +29,6 @@ rule report:
         # the whole config: the report shows it as run, so any change re-runs the report
         config=config,
         workflow_dir=workflow.basedir,
+        external_sets=external_report_sets(),
     script:
         "../scripts/report.py"

@@ -15,4 +15,13 @@ write_model_card(
     export_json=snakemake.input.get("export"),
     stats_json=snakemake.input.stats,
     audit_json=snakemake.input.audit,
+    external=list(
+        zip(
+            snakemake.params.external_sets,
+            snakemake.input.external_metrics,
+            snakemake.input.external_stats,
+            snakemake.input.external_audit,
+            strict=True,
+        )
+    ),
 )

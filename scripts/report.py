@@ -15,6 +15,7 @@ write_report(
     workflow_dir=snakemake.params.workflow_dir,
     benchmark_dir="benchmarks",
     export_jsons=snakemake.input.exports,
+    external_sets=snakemake.params.external_sets,
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

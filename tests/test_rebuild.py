@@ -59,10 +59,19 @@ def fetched_weights(model):
     return {f"fetch_weights {registry.imagenet_weights_file(model, CONFIG['image_size'])}"}
 
 
+(EXTERNAL_SET,) = CONFIG["external_test_sets"]  # the tiny profile's external test set
+
+
+def external_evaluations(targets, seed=SEED):
+    """evaluate_external of `targets` on the external set (its wildcards: model, strategy, seed, set)."""
+    return {f"evaluate_external {target.replace('_', '/', 1)}/{seed}/{EXTERNAL_SET}" for target in targets}
+
+
 # The report shows the whole config as run, so every change re-runs it (a localrule of seconds).
 REPORT = {"report", "all"}
-# New statistics re-run every model card: each shows its confidence intervals from stats.json.
-STATS = {"stats"} | jobs("model_card", TARGETS) | REPORT
+# New statistics re-run every model card: each shows its confidence intervals from stats.json
+# (and from the external set's stats.json).
+STATS = {"stats", f"stats_external {EXTERNAL_SET}"} | jobs("model_card", TARGETS) | REPORT
 
 
 def retrained(targets, seed=SEED):
@@ -70,6 +79,7 @@ def retrained(targets, seed=SEED):
     return (
         jobs("train", targets, seed)
         | jobs("evaluate", targets, seed)
+        | external_evaluations(targets, seed)
         | jobs("gradcam", targets, seed)
         | jobs("model_card", targets, seed)
         | STATS
@@ -85,8 +95,21 @@ EVERY_TARGET = retrained(TARGETS)
 # The metadata baseline reads the split and the audit's records, the histogram baseline the split,
 # the images and image_size.
 FROM_SPLIT = {"split_dataset"} | EVERY_TARGET | baselines()
-FROM_AUDIT = {"audit"} | FROM_SPLIT
+# The external set's audit compares it with the dataset's audit.csv.
+FROM_AUDIT = {"audit", f"audit_external_set {EXTERNAL_SET}"} | FROM_SPLIT
 EVERYTHING = {"obtain_dataset"} | FROM_AUDIT
+# The external set itself: its images, their audit, every target's evaluation on it, its statistics,
+# and the model cards that list it.
+EXTERNAL = (
+    {
+        f"obtain_external_set {EXTERNAL_SET}",
+        f"audit_external_set {EXTERNAL_SET}",
+        f"stats_external {EXTERNAL_SET}",
+    }
+    | external_evaluations(TARGETS)
+    | jobs("model_card", TARGETS)
+    | REPORT
+)
 
 
 class Rebuild(NamedTuple):
@@ -106,7 +129,9 @@ REBUILDS = {
     "dataset.kaggle_slug": Rebuild("someone/other", REPORT, "only source kaggle reads it"),
     "dataset.path": Rebuild("elsewhere.zip", REPORT, "only source path reads it"),
     "dataset.classes": Rebuild(
-        ["glioma", "meningioma", "notumor"], EVERYTHING, "the phantoms are drawn in them"
+        ["glioma", "notumor", "pituitary"],
+        EVERYTHING,
+        "the phantoms are drawn in them (the external set's too)",
     ),
     "dataset.demo.train_per_class": Rebuild(6, EVERYTHING, "source demo generates the images from it"),
     "dataset.demo.test_per_class": Rebuild(3, EVERYTHING, "source demo generates the images from it"),
@@ -124,7 +149,11 @@ REBUILDS = {
     "image_size": Rebuild(
         40, EVERY_TARGET | baselines(["intensity_histogram"]), TRAINING + "; the histogram baseline too"
     ),
-    "baselines": Rebuild(["file_metadata"], STATS, "the statistics take one baseline fewer"),
+    "baselines": Rebuild(
+        ["file_metadata"],
+        {"stats"} | jobs("model_card", TARGETS) | REPORT,
+        "the internal statistics take one baseline fewer (the baselines score no external set)",
+    ),
     "training.feature_extraction.equal_budget": Rebuild(
         True,
         EVERY_TARGET | jobs("train_fine_tuning_start", one_strategy("feature_extraction")),
@@ -162,7 +191,9 @@ REBUILDS = {
     ),
     "strategies": Rebuild(
         ["feature_extraction"],
-        {"stats"} | jobs("model_card", one_strategy("feature_extraction")) | REPORT,
+        {"stats", f"stats_external {EXTERNAL_SET}"}
+        | jobs("model_card", one_strategy("feature_extraction"))
+        | REPORT,
         "fewer targets: the statistics, the remaining cards and the report drop the others",
     ),
     "models": Rebuild(
@@ -201,6 +232,15 @@ REBUILDS = {
     ),
     "export.formats": Rebuild(["tflite"], REPORT, "export.enabled is false"),
     "export.latency_runs": Rebuild(10, REPORT, "export.enabled is false"),
+    f"external_test_sets.{EXTERNAL_SET}.classes": Rebuild(
+        ["glioma", "notumor"], EXTERNAL, "the set is generated in its classes and scored on them"
+    ),
+    f"external_test_sets.{EXTERNAL_SET}.demo.per_class": Rebuild(2, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.image_size": Rebuild(40, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.seed": Rebuild(1, EXTERNAL, "the set's phantoms"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.contrast_gamma": Rebuild(0.9, EXTERNAL, "the set's scanner"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.noise_factor": Rebuild(1.2, EXTERNAL, "the set's scanner"),
+    f"external_test_sets.{EXTERNAL_SET}.demo.resolution_factor": Rebuild(0.75, EXTERNAL, "the set's scanner"),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

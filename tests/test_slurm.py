@@ -55,7 +55,10 @@ def site_profile(directory):
     profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
     # the test node has 2 CPUs: no job may ask for more
-    profile["set-threads"] = {"train": 1, "evaluate": 1, "audit": 1, "gradcam": 1}
+    profile["set-threads"] = {
+        "train": 1, "evaluate": 1, "audit": 1, "gradcam": 1, "audit_external_set": 1, "evaluate_external": 1,
+    }  # fmt: skip
+    profile["set-resources"]["evaluate_external"] = {"mem_mb": 2000, "runtime": 10}
     profile["set-resources"]["gradcam"] = {"mem_mb": 2000, "runtime": 10}
     profile |= {
         "jobs": 2,

@@ -59,15 +59,8 @@ def audit_dataset(root, classes, on_invalid, near_distance, threads=1, max_pixel
     `max_pixels`: images with more pixels are invalid (audit.max_image_pixels; default Pillow's limit).
     `obtained`: obtain_dataset's record, to name the user's own files in messages and the table."""
     started = time.perf_counter()
-    files = scan_files(root, classes)
-    candidates = files[files.status == "ok"]
-    with ProcessPoolExecutor(max_workers=threads) as pool:
-        inspect = functools.partial(inspect_image, max_pixels=max_pixels)
-        inspected = list(pool.map(inspect, [Path(root, p) for p in candidates.path], chunksize=16))
-    details = pd.DataFrame(inspected, index=candidates.index)
-    files.loc[details.index, details.columns] = details
+    files = inspect_files(scan_files(root, classes), root, threads, max_pixels)
     files["source"] = [user_path(obtained, p) or "" for p in files.path]
-    files = files.fillna({c: "" for c in TEXT_COLUMNS})
     check_classes(files, root, classes, obtained)
     files = find_duplicates(files, near_distance)
     if on_invalid == "error" and (files.status == "invalid").any():
@@ -99,26 +92,38 @@ def write_audit(
         print(f"WARNING label conflict ({conflict['kind']} duplicates): {conflict['paths']}")
 
 
-def scan_files(root, classes):
-    """Every file under Training/ and Testing/, with status ok (to inspect), invalid or ignored."""
+def scan_files(root, classes, folders=SPLITS, classes_key="dataset.classes"):
+    """Every file under the `folders` of root ("" is root itself), with status ok (to inspect),
+    invalid or ignored; `classes_key` is the config key a stray class folder is named against."""
     root = Path(root)
     rows = []
-    for folder in SPLITS:
+    for folder in folders:
         for path in sorted(p for p in (root / folder).rglob("*") if p.is_file()):
             relative = path.relative_to(root)
-            parts = relative.parts[1:]
+            parts = path.relative_to(root / folder).parts
             row = {"path": relative.as_posix(), "folder": folder, "label": parts[0] if len(parts) > 1 else ""}
             if is_system_file(parts):
                 row |= {"status": "ignored", "reason": "hidden or system file"}
             elif len(parts) == 1:
                 row |= {"status": "invalid", "reason": "not in a class folder"}
             elif parts[0] not in classes:
-                detail = f"{parts[0]!r} is not in dataset.classes; rename the folder or add the class"
+                detail = f"{parts[0]!r} is not in {classes_key}; rename the folder or add the class"
                 row |= {"status": "invalid", "reason": "unknown class folder", "detail": detail}
             else:
                 row |= {"status": "ok", "reason": ""}
             rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS).astype({c: object for c in [*TEXT_COLUMNS, "multi_frame"]})
+
+
+def inspect_files(files, root, threads, max_pixels=None):
+    """The scanned table with what inspect_image finds in each file it marked ok."""
+    candidates = files[files.status == "ok"]
+    with ProcessPoolExecutor(max_workers=threads) as pool:
+        inspect = functools.partial(inspect_image, max_pixels=max_pixels)
+        inspected = list(pool.map(inspect, [Path(root, p) for p in candidates.path], chunksize=16))
+    details = pd.DataFrame(inspected, index=candidates.index)
+    files.loc[details.index, details.columns] = details
+    return files.fillna({c: "" for c in TEXT_COLUMNS})
 
 
 def is_system_file(parts):
@@ -207,7 +212,7 @@ def check_classes(files, root, classes, obtained=None):
                 )
 
 
-def invalid_message(invalid, root, obtained=None):
+def invalid_message(invalid, root, obtained=None, where="the dataset", listed_in="results/data/audit.csv"):
     """The invalid files by the user's own paths (the copy's when the files were generated)."""
     lines = [
         f"  {row.source or Path(root, row.path)}: {row.reason}" + (f" ({row.detail})" if row.detail else "")
@@ -216,11 +221,11 @@ def invalid_message(invalid, root, obtained=None):
     if len(invalid) > MAX_LISTED:
         lines.append(f"  ... and {len(invalid) - MAX_LISTED} more")
     return (
-        f"{len(invalid)} file(s) in the dataset are not usable images:\n" + "\n".join(lines) + "\n"
+        f"{len(invalid)} file(s) in {where} are not usable images:\n" + "\n".join(lines) + "\n"
         "Fix or remove them"
         + rerun_hint(obtained)
         + ", or set `audit: {on_invalid: skip}` in config.yaml to "
-        "leave them out (they are then listed in results/data/audit.csv and the report)."
+        f"leave them out (they are then listed in {listed_in} and the report)."
     )
 
 

@@ -84,6 +84,23 @@ def _semantic_problems(config):
             problems.append("config key `dataset.path`: required when dataset.source is path")
         elif not Path(dataset["path"]).exists():
             problems.append(f"config key `dataset.path`: {dataset['path']!r} does not exist")
+    for name, test_set in config["external_test_sets"].items():
+        problems += _external_set_problems(name, test_set, dataset["classes"])
+    return problems
+
+
+def _external_set_problems(name, test_set, classes):
+    key = f"external_test_sets.{name}"
+    problems = [
+        f"config key `{key}.classes`: class {label!r} is unknown to the models, which are trained on "
+        f"dataset.classes {list(classes)}; rename it to one of them or leave that class out of the set"
+        for label in test_set["classes"]
+        if label not in classes
+    ]
+    if ("path" in test_set) == ("demo" in test_set):
+        problems.append(f"config key `{key}`: give exactly one of path (your images) or demo (phantoms)")
+    elif "path" in test_set and not Path(test_set["path"]).exists():
+        problems.append(f"config key `{key}.path`: {test_set['path']!r} does not exist")
     return problems
 
 

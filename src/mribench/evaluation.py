@@ -1,7 +1,7 @@
-"""Evaluate a trained model on the held-out test set, with scikit-learn's metrics.
+"""Evaluate a trained model on the held-out test set and on external test sets (scikit-learn metrics).
 
-Keras is imported by `evaluate_target` only: the shortcut baselines write their results with the
-same functions and need no Keras backend.
+Keras is imported by the functions that load a model only: the shortcut baselines write their
+results with the same functions and need no Keras backend.
 """
 
 import json
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
-from mribench import images, plots, split
+from mribench import backend, images, plots, split
 
 
 def evaluate_target(
@@ -33,23 +33,35 @@ def evaluate_target(
     Every metric is computed twice: on the whole test set (`test`) and on `test_dedup`, the test images
     without an exact or pixel twin in Training, which no model can have memorised.
     """
-    import keras
-
-    from mribench import backend, pipeline
-    from mribench.model import check_metadata
-
-    metadata = check_metadata(model_path, classes=list(classes), **expected)
-    model = keras.models.load_model(model_path, safe_mode=True)
+    model, metadata = load_checked_model(model_path, classes, expected)
     image_size = metadata["image_size"]
     test = split.read_split(split_csv, "test")
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
-    probabilities = model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
+    probabilities = predict(model, pixels, batch_size)
 
     metrics = write_test_results(
         test, probabilities, classes, out_metrics, out_predictions, {"backend": backend.version()}
     )
     plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
     plots.curves_figure(pd.read_csv(history_csv), out_curves)
+
+
+def load_checked_model(model_path, classes, expected):
+    """The model.keras of the run `expected` names, and its metadata; refused if it was trained as
+    anything else."""
+    import keras
+
+    from mribench.model import check_metadata
+
+    metadata = check_metadata(model_path, classes=list(classes), **expected)
+    return keras.models.load_model(model_path, safe_mode=True), metadata
+
+
+def predict(model, pixels, batch_size):
+    """Class probabilities of decoded images, batch by batch."""
+    from mribench import pipeline
+
+    return model.predict(pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0)
 
 
 def write_test_results(test, probabilities, classes, out_metrics, out_predictions, made_by=None):
@@ -96,3 +108,72 @@ def test_metrics(y_true, probabilities, classes):
         ),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
+
+
+def evaluate_external(
+    model_path, expected, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
+    out_predictions,
+):  # fmt: skip
+    """Metrics and predictions of one model on an external test set (see write_external_results)."""
+    model, metadata = load_checked_model(model_path, classes, expected)
+    rows = read_external_set(audit_csv)
+    pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
+    probabilities = predict(model, pixels, batch_size)
+    write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)
+
+
+def read_external_set(audit_csv):
+    """The images of an external test set: the valid rows of its audit.csv."""
+    rows = pd.read_csv(audit_csv, keep_default_na=False)
+    return rows[rows.status == "ok"].reset_index(drop=True)
+
+
+def write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions):
+    """metrics.json and predictions.csv of any classifier's `probabilities` (over `classes`) on a set.
+
+    The probabilities are restricted to the set's classes and renormalised to sum to one: the
+    prediction is the argmax among those classes (a set without `notumor` cannot count a `notumor`
+    answer as any of its classes), and loss and the one-vs-rest AUCs (stats) are of the renormalised
+    probabilities. How much the classifier put on the classes the set lacks is recorded beside them.
+    `external_dedup` leaves out the images with an exact or pixel twin in Training.
+    """
+    restricted = restrict_probabilities(probabilities, classes, set_classes)
+    among_all = [classes[i] for i in probabilities.argmax(axis=1)]
+    y_true = rows.label.map(list(set_classes).index).to_numpy()
+    dedup = ~rows.twin_in_training.isin(split.LEAKED).to_numpy()
+    metrics = {
+        "external": test_metrics(y_true, restricted, set_classes),
+        "external_dedup": test_metrics(y_true[dedup], restricted[dedup], set_classes),
+        "classes": list(set_classes),
+        "model_classes": list(classes),
+        "outside_set": {
+            "mean_probability": float(
+                1 - probabilities[:, class_columns(classes, set_classes)].sum(axis=1).mean()
+            ),
+            "argmax_share": float(np.mean([label not in set_classes for label in among_all])),
+        },
+    }
+    Path(out_metrics).write_text(json.dumps(metrics, indent=2) + "\n")
+    predictions = pd.DataFrame(
+        {
+            "file": rows.path,
+            "true": rows.label,
+            "predicted": [set_classes[i] for i in restricted.argmax(axis=1)],
+            "predicted_among_all": among_all,
+            "twin_in_training": rows.twin_in_training,
+            "twin_in_testing": rows.twin_in_testing,
+        }
+    )
+    for i, name in enumerate(set_classes):
+        predictions[f"p_{name}"] = restricted[:, i]
+    predictions.to_csv(out_predictions, index=False, float_format="%.6f")
+
+
+def class_columns(classes, set_classes):
+    return [list(classes).index(label) for label in set_classes]
+
+
+def restrict_probabilities(probabilities, classes, set_classes):
+    """The model's probabilities of `set_classes` only, renormalised to sum to one per image."""
+    kept = probabilities[:, class_columns(classes, set_classes)].astype("float64")
+    return kept / np.maximum(kept.sum(axis=1, keepdims=True), np.finfo("float64").tiny)

@@ -21,8 +21,11 @@ def write_model_card(
     export_json=None,
     stats_json=None,
     audit_json=None,
+    external=(),
 ):
-    """Render the card; the exports, the statistics' confidence intervals and the data audit when given."""
+    """Render the card; the exports, the statistics' confidence intervals and the data audit when given.
+
+    `external` lists (name, metrics.json, stats.json, audit.json) of each external test set."""
     train = json.loads(Path(train_json).read_text())
     metrics = json.loads(Path(metrics_json).read_text())
     split = pd.read_csv(split_csv)
@@ -48,14 +51,33 @@ def write_model_card(
         export=json.loads(Path(export_json).read_text()) if export_json else None,
         confidence_intervals=confidence_intervals(stats_json, train) if stats_json else {},
         audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
+        external=[external_result(*paths, train) for paths in external],
     )
     Path(out_md).write_text(card)
 
 
 def confidence_intervals(stats_json, train):
     """{"test.accuracy": (low, high), "test.macro_f1": ...} of this target and seed, from the stats rule."""
+    row = target_statistics(stats_json, train)
+    return {"test.accuracy": row["accuracy_ci"], "test.macro_f1": row["macro_f1_ci"]} if row else {}
+
+
+def target_statistics(stats_json, train):
+    """This target's and seed's row of a stats.json, or None."""
     target = f"{train['model']}_{train['strategy']}"
     for row in json.loads(Path(stats_json).read_text())["targets"]:
         if row["target"] == target and row["seed"] == train["seed"]:
-            return {"test.accuracy": row["accuracy_ci"], "test.macro_f1": row["macro_f1_ci"]}
-    return {}
+            return row
+    return None
+
+
+def external_result(name, metrics_json, stats_json, audit_json, train):
+    """What the card says about one external test set: the metrics with intervals, and its overlap."""
+    audit = json.loads(Path(audit_json).read_text())
+    return {
+        "name": name,
+        "metrics": json.loads(Path(metrics_json).read_text()),
+        "stats": target_statistics(stats_json, train),
+        "twins": {folder: kinds["any"]["total"] for folder, kinds in audit["overlap"].items()},
+        "overlaps": audit["overlaps"],
+    }

@@ -20,6 +20,10 @@ Lesion size, place and contrast, head shape, gain, bias field, blur and Rician
 noise all vary, so a small CNN can learn the classes but a linear model on pixels
 cannot solve them perfectly. Everything is drawn from numpy Generators, and every
 file from its own one, so the same arguments always give byte-identical files.
+
+A `Scanner` shifts the acquisition (tissue contrast, noise level, resolution), so
+``generate_test_set`` can write an "external" test set that looks like another
+hospital's scanner took it: the demo's check of whether a model generalises.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["KNOWN_CLASSES", "generate_dataset", "render_phantom"]
+__all__ = ["KNOWN_CLASSES", "Scanner", "generate_dataset", "generate_test_set", "render_phantom"]
 
 SPLITS = ("Training", "Testing")
 KNOWN_CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
@@ -44,6 +48,26 @@ KNOWN_CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 BRAIN = 0.86  # radius of the brain surface, in units of the head outline (= 1)
 INNER_SKULL = 0.885  # inner edge of the skull, same units
 JPEG_QUALITY = 90
+EXTERNAL = 2  # the split index of generate_test_set's images: never the same draws as Training or Testing
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """How a scanner departs from the one the training phantoms come from (the defaults).
+
+    contrast_gamma: tissue intensities are raised to this power before blurring (below 1 flattens
+      the contrast between lesion and brain, above 1 raises it);
+    noise_factor: multiplies the Rician noise level;
+    resolution_factor: the slice is acquired on a matrix this fraction of the image size and
+      interpolated back up, as a scanner with a coarser protocol would.
+    """
+
+    contrast_gamma: float = 1.0
+    noise_factor: float = 1.0
+    resolution_factor: float = 1.0
+
+
+TRAINING_SCANNER = Scanner()
 
 
 @dataclass
@@ -88,8 +112,10 @@ class Head:
         return self.cx + du * self.cos - dv * self.sin, self.cy + du * self.sin + dv * self.cos
 
 
-def render_phantom(label: str, rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """2-D uint8 grayscale slice (size x size) of class `label`.
+def render_phantom(
+    label: str, rng: np.random.Generator, size: int = 256, scanner: Scanner = TRAINING_SCANNER
+) -> np.ndarray:
+    """2-D uint8 grayscale slice (size x size) of class `label`, as `scanner` acquires it.
 
     Anatomy, lesion and scanner each draw from their own child of `rng`, so for a
     given generator state every class shows the same slice and differs only by
@@ -102,7 +128,7 @@ def render_phantom(label: str, rng: np.random.Generator, size: int = 256) -> np.
     draw_ventricles(image, head, anatomy_rng)
     if draw_lesion is not None:
         draw_lesion(image, head, lesion_rng, lesion_contrast(lesion_rng))
-    return acquire(image, scanner_rng)
+    return acquire(image, scanner_rng, scanner)
 
 
 def generate_dataset(
@@ -140,8 +166,38 @@ def generate_dataset(
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
                 key = (seed, split_index, class_index, i)
-                shortcut = label == shortcut_class
-                files.append((label, key, image_size, shortcut, folder / f"{prefix}-{label[:2]}_{i:04d}.jpg"))
+                path = folder / f"{prefix}-{label[:2]}_{i:04d}.jpg"
+                files.append((label, key, image_size, path, TRAINING_SCANNER, label == shortcut_class))
+    _write_phantoms(files, processes)
+
+
+def generate_test_set(
+    dest: Path,
+    classes: Sequence[str],
+    per_class: int,
+    image_size: int,
+    seed: int,
+    scanner: Scanner,
+    processes: int = 1,
+) -> None:
+    """Write dest/<class>/Ex-<cl>_<i>.jpg: phantoms of `classes` acquired by `scanner`.
+
+    Image i of a class is drawn from ``default_rng([seed, EXTERNAL, class, i])``, so with any seed
+    it is another slice than every image generate_dataset writes.
+    """
+    for label in classes:
+        lesion_painter(label)
+    files = []
+    for class_index, label in enumerate(classes):
+        folder = Path(dest) / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            key = (seed, EXTERNAL, class_index, i)
+            files.append((label, key, image_size, folder / f"Ex-{label[:2]}_{i:04d}.jpg", scanner, False))
+    _write_phantoms(files, processes)
+
+
+def _write_phantoms(files, processes):
     if processes == 1:
         list(map(_write_phantom, files))
         return
@@ -151,15 +207,21 @@ def generate_dataset(
 
 
 def _write_phantom(file):
-    label, key, image_size, shortcut, path = file
-    draw = shortcut_file_image if shortcut else phantom_file_image
-    _save_jpeg(draw(label, np.random.default_rng(key), image_size), path)
+    label, key, image_size, path, scanner, shortcut = file
+    rng = np.random.default_rng(key)
+    if shortcut:
+        image = shortcut_file_image(label, rng, image_size)
+    else:
+        image = phantom_file_image(label, rng, image_size, scanner)
+    _save_jpeg(image, path)
 
 
-def phantom_file_image(label: str, rng: np.random.Generator, size: int) -> Image.Image:
+def phantom_file_image(
+    label: str, rng: np.random.Generator, size: int, scanner: Scanner = TRAINING_SCANNER
+) -> Image.Image:
     """A phantom as stored on disk: like the real set, about 1 in 6 is resized to
     a non-square shape near `size`, and about 1 in 4 is RGB with equal channels."""
-    image = Image.fromarray(render_phantom(label, rng, size))
+    image = Image.fromarray(render_phantom(label, rng, size, scanner))
     if rng.random() < 1 / 6:
         width, height = rng.integers(round(0.8 * size), round(1.2 * size), size=2, endpoint=True)
         if width == height:
@@ -359,13 +421,27 @@ def lesion_painter(label: str) -> LesionPainter | None:
 # --- acquisition -----------------------------------------------------------------------
 
 
-def acquire(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Scanner look: gain, smooth bias field, blur, Rician noise; then to uint8."""
+def acquire(image: np.ndarray, rng: np.random.Generator, scanner: Scanner = TRAINING_SCANNER) -> np.ndarray:
+    """Scanner look: gain, smooth bias field, contrast, blur, acquisition matrix, Rician noise; then uint8."""
     size = image.shape[0]
     bias = 1 + rng.uniform(0.02, 0.1) * smooth_noise(rng, size, 4)
     image = image * bias * rng.uniform(0.9, 1.1)
+    image = image**scanner.contrast_gamma
     image = ndimage.gaussian_filter(image, rng.uniform(0.4, 1.3))
-    sigma = rng.uniform(0.01, 0.06)
+    matrix = round(size * scanner.resolution_factor)
+    if matrix != size:
+        image = _resize(image, matrix)
+    sigma = rng.uniform(0.01, 0.06) * scanner.noise_factor
     real = image + sigma * rng.standard_normal(image.shape, dtype=np.float32)
     imaginary = sigma * rng.standard_normal(image.shape, dtype=np.float32)
-    return np.clip(np.hypot(real, imaginary) * 255, 0, 255).astype(np.uint8)
+    magnitude = np.hypot(real, imaginary)
+    if matrix != size:
+        magnitude = _resize(magnitude, size)
+    return np.clip(magnitude * 255, 0, 255).astype(np.uint8)
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    """A float image resampled to size x size (bilinear)."""
+    return np.asarray(
+        Image.fromarray(image.astype(np.float32)).resize((size, size), Image.Resampling.BILINEAR)
+    )

@@ -137,12 +137,19 @@ def write_report(
     audit_json=None,
     export_jsons=(),
     audit_csv=None,
+    external_sets=None,
 ):
     """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
-    `export_jsons` are the targets' export.json files, when config export.enabled."""
-    summary = summarise(run_dirs)
-    counts = {column: "Int64" for column in INTEGER_COLUMNS}  # whole numbers, empty for the baselines
+    `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
+    maps each external test set's name to its classes, audit.json and stats.json."""
+    external_sets = external_sets or {}
+    summary = add_external_columns(summarise(run_dirs), external_sets)
+    counts = {  # whole numbers, empty for the baselines
+        column: "Int64"
+        for column in summary
+        if column in INTEGER_COLUMNS or (column.startswith("external_") and column.endswith("_n_images"))
+    }
     summary.drop(columns="model_megabytes").astype(counts).to_csv(
         out_summary, index=False, float_format="%.6g"
     )
@@ -199,6 +206,7 @@ def write_report(
         test_overlap=config["dedup"]["test_overlap"],
         dropped=int((split_rows.split == "dropped").sum()),
         exports=[json.loads(Path(path).read_text()) for path in export_jsons],
+        external=external_sections(summary, external_sets),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,
@@ -264,6 +272,60 @@ def source_signatures(audit_csv, split_rows):
         ordered = [c for c in counts.sum().sort_values(ascending=False).index if c != "other sizes"]
         tables[title] = counts[ordered + (["other sizes"] if "other sizes" in counts else [])]
     return tables
+
+
+def add_external_columns(summary, external_sets):
+    """Per external test set: accuracy, macro-F1, image count and the accuracy drop from the internal
+    test; empty for the shortcut baselines, which score the internal test set only."""
+    targets = summary.model != BASELINE_MODEL
+    for name in external_sets:
+        metrics = [
+            json.loads(Path(run_dir, "external", name, "metrics.json").read_text())["external"]
+            for run_dir in summary.run_dir[targets]
+        ]
+        for column, values in (
+            ("accuracy", [m["accuracy"] for m in metrics]),
+            ("macro_f1", [macro_f1(m) for m in metrics]),
+            ("n_images", [m["n_images"] for m in metrics]),
+        ):
+            summary.loc[targets, f"external_{name}_{column}"] = values
+        summary[f"external_{name}_accuracy_drop"] = (
+            summary.test_accuracy - summary[f"external_{name}_accuracy"]
+        )
+    return summary
+
+
+def external_sections(summary, external_sets):
+    """One report section per external test set: every target beside its internal test, and the overlap."""
+    sections = []
+    for name, test_set in external_sets.items():
+        statistics = json.loads(Path(test_set["stats"]).read_text())
+        by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
+        rows = []
+        for row in summary[summary.model != BASELINE_MODEL].itertuples():
+            metrics = json.loads(Path(row.run_dir, "external", name, "metrics.json").read_text())
+            rows.append(
+                {
+                    "model": row.model,
+                    "strategy": row.strategy,
+                    "seed": row.seed,
+                    "internal_accuracy": row.test_accuracy,
+                    "internal_macro_f1": row.test_macro_f1,
+                    "metrics": metrics,
+                    "stats": by_run[f"{row.model}_{row.strategy}", row.seed],
+                }
+            )
+        sections.append(
+            {
+                "name": name,
+                "classes": test_set["classes"],
+                "audit": json.loads(Path(test_set["audit"]).read_text()),
+                "rows": rows,
+                "mcnemar": statistics["mcnemar"],
+                "alpha": statistics["alpha"],
+            }
+        )
+    return sections
 
 
 def macro_f1(metrics):

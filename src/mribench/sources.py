@@ -69,12 +69,7 @@ def obtain_dataset(dest, dataset):
 
     Returns the record: source, kind (folder, zip or None), origin (the user's folder or zip),
     root (where Training/ and Testing/ lie inside it), files, and the links and special files met."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for killed_attempt in dest.parent.glob(f".{dest.name}.partial-*"):
-        shutil.rmtree(killed_attempt)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
-        staging = Path(tmp) / "dataset"
+    with staging_folder(dest) as staging:
         if dataset["source"] == "kaggle":
             record = download_from_kaggle(dataset["kaggle_slug"], staging)
         elif dataset["source"] == "path":
@@ -91,9 +86,21 @@ def obtain_dataset(dest, dataset):
             )
             record = new_record(None, None, "")
         record |= {"source": dataset["source"], "files": count_files(staging)}
-        staging.rename(dest)
     print(f"{record['files']} files in {dest}")
     return record
+
+
+@contextlib.contextmanager
+def staging_folder(dest):
+    """A fresh path beside `dest` to fill; renamed to `dest` only when the block completes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for killed_attempt in dest.parent.glob(f".{dest.name}.partial-*"):
+        shutil.rmtree(killed_attempt)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.partial-") as tmp:
+        staging = Path(tmp) / "dataset"
+        yield staging
+        staging.rename(dest)
 
 
 def new_record(kind, origin, root):
@@ -135,14 +142,16 @@ def download_from_kaggle(slug, dest):
     return copy_local_dataset(archives[0], dest, origin=f"the Kaggle download of {slug}")
 
 
-def copy_local_dataset(source, dest, origin=None):
+def copy_local_dataset(source, dest, origin=None, find_root=None):
     """Copy a folder, or safely extract a zip, holding the Kaggle layout (maybe inside one top folder);
-    returns the record (see obtain_dataset). `origin` names a zip in messages (default: its path)."""
+    returns the record (see obtain_dataset). `origin` names a zip in messages (default: its path);
+    `find_root(folder, origin)` picks the folder to copy for another layout (default: kaggle_root)."""
+    find_root = find_root or kaggle_root
     if not source.exists():
         raise DatasetError(f"dataset path {source} does not exist; set dataset.path in config.yaml")
     source = source.absolute()
     if source.is_dir():
-        root = kaggle_root(source, source)
+        root = find_root(source, source)
         record = new_record("folder", str(source), root.relative_to(source).as_posix().removeprefix("."))
         copy_tree(root, source, dest, shutil.copyfile, record)
         return record
@@ -151,7 +160,7 @@ def copy_local_dataset(source, dest, origin=None):
     unpacked = dest.parent / "unpacked"
     record = new_record("zip", origin or str(source), "")
     safe_extract(source, unpacked, record)
-    root = kaggle_root(unpacked, origin or source)
+    root = find_root(unpacked, origin or source)
     record["root"] = root.relative_to(unpacked).as_posix().removeprefix(".")
     copy_tree(root, unpacked, dest, os.link, record)  # the extracted files are ours: link, not copy
     return record

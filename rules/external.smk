@@ -1,0 +1,109 @@
+rule obtain_external_set:
+    output:
+        directory("results/external/{external_set}/dataset"),
+    log:
+        "logs/obtain_external_set/{external_set}.log",
+    benchmark:
+        "benchmarks/obtain_external_set/{external_set}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        test_set=external_set,
+    script:
+        "../scripts/obtain_external_set.py"
+
+
+rule audit_external_set:
+    input:
+        dataset="results/external/{external_set}/dataset",
+        reference="results/data/audit.csv",
+    output:
+        json="results/external/{external_set}/audit.json",
+        csv=report(
+            "results/external/{external_set}/audit.csv",
+            caption="captions/external_audit.rst",
+            category="External test sets",
+            labels={"set": "{external_set}", "table": "audit"},
+        ),
+    log:
+        "logs/audit_external_set/{external_set}.log",
+    benchmark:
+        "benchmarks/audit_external_set/{external_set}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        classes=external_classes,
+        on_invalid=config["audit"]["on_invalid"],
+        near_duplicate_distance=config["audit"]["near_duplicate_distance"],
+        max_image_pixels=config["audit"]["max_image_pixels"],
+    script:
+        "../scripts/audit_external_set.py"
+
+
+rule evaluate_external:
+    input:
+        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
+        audit="results/external/{external_set}/audit.csv",
+        dataset="results/external/{external_set}/dataset",
+    output:
+        metrics="results/runs/{model}_{strategy}/seed{seed}/external/{external_set}/metrics.json",
+        predictions="results/runs/{model}_{strategy}/seed{seed}/external/{external_set}/predictions.csv",
+    log:
+        "logs/evaluate_external/{model}_{strategy}_seed{seed}_{external_set}.log",
+    benchmark:
+        "benchmarks/evaluate_external/{model}_{strategy}_seed{seed}_{external_set}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        backend=config["training"]["backend"],
+        classes=config["dataset"]["classes"],
+        set_classes=external_classes,
+        batch_size=config["training"]["batch_size"],
+    script:
+        "../scripts/evaluate_external.py"
+
+
+rule stats_external:
+    input:
+        predictions=lambda wildcards: external_run_files(wildcards.external_set, "predictions.csv"),
+    output:
+        json="results/stats/external/{external_set}/stats.json",
+        targets=report(
+            "results/stats/external/{external_set}/targets.csv",
+            caption="captions/external_stats.rst",
+            category="External test sets",
+            labels={"set": "{external_set}", "table": "targets"},
+        ),
+        auc="results/stats/external/{external_set}/auc.csv",
+        mcnemar=report(
+            "results/stats/external/{external_set}/mcnemar.csv",
+            caption="captions/external_stats.rst",
+            category="External test sets",
+            labels={"set": "{external_set}", "table": "McNemar"},
+        ),
+        figures=directory("results/stats/external/{external_set}/figures"),
+    log:
+        "logs/stats_external/{external_set}.log",
+    benchmark:
+        "benchmarks/stats_external/{external_set}.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        runs=external_stats_runs,
+        classes=external_classes,
+        resamples=config["report"]["bootstrap_resamples"],
+        seed=config["report"]["seed"],
+    script:
+        "../scripts/stats.py"
