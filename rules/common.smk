@@ -153,9 +153,7 @@ def training_settings(wildcards, fine_tuning_start=False):
         for k, v in config["training"].items()
         if k not in TRAINING_STRATEGIES and k not in not_read["training"]
     }
-    model = {
-        k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]
-    }
+    model = {k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]}
     if wildcards.strategy == "from_scratch":
         model["weights"] = "none"
     return {
