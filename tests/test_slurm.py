@@ -117,7 +117,8 @@ def test_tiny_workflow_on_slurm(tmp_path):
     assert process.returncode == 0, output[-8000:]
 
     summary = pd.read_csv(workdir / "results/summary.csv")
-    assert sorted(summary.strategy) == ["feature_extraction", "fine_tuning"]
+    assert sorted(summary[summary.model == "mobilenetv2"].strategy) == ["feature_extraction", "fine_tuning"]
+    assert sorted(summary[summary.model == "baseline"].strategy) == ["file_metadata", "intensity_histogram"]
     assert (workdir / "results/report.html").stat().st_size > 0
     for strategy in ("feature_extraction", "fine_tuning"):
         run = workdir / f"results/runs/mobilenetv2_{strategy}/seed42"
