@@ -9,7 +9,10 @@ keras = pytest.importorskip("keras")
 
 
 @pytest.mark.backends
-@pytest.mark.parametrize("base, side", [("vgg16", 4), ("resnet50v2", 2)])  # conv map side at 64 px
+# the Grad-CAM layer's map side at 64 px (ConvNeXtTiny's: the base's output, layer-normalised)
+@pytest.mark.parametrize(
+    "base, side", [("vgg16", 4), ("resnet50v2", 2), ("convnexttiny", 2), ("efficientnetv2b0", 2)]
+)
 def test_split_model_reproduces_the_model_and_gives_normalised_heatmaps(base, side):
     keras.utils.set_random_seed(0)
     model = build_model(base, n_classes=4, image_size=64, weights=None, dense_units=8)

@@ -121,7 +121,7 @@ class Rebuild(NamedTuple):
 TRAINING = "both strategies read it (fine-tuning also through its start model, the feature-extraction model)"
 FEATURE_EXTRACTION = "feature extraction reads it, fine-tuning starts from feature extraction's model"
 FINE_TUNING_ONLY = "only fine-tuning reads it"
-NOT_IN_MODELS = "efficientnetb0 is not in models"
+NOT_IN_MODELS = "the model is not in models"
 
 # One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT).
 REBUILDS = {
@@ -219,6 +219,10 @@ REBUILDS = {
     ),
     "model_settings.efficientnetb0.weights": Rebuild("none", REPORT, NOT_IN_MODELS),
     "model_settings.efficientnetb0.unfreeze_layers": Rebuild(10, REPORT, NOT_IN_MODELS),
+    "model_settings.convnexttiny.weights": Rebuild("none", REPORT, NOT_IN_MODELS),
+    "model_settings.convnexttiny.unfreeze_layers": Rebuild(10, REPORT, NOT_IN_MODELS),
+    "model_settings.efficientnetv2b0.weights": Rebuild("none", REPORT, NOT_IN_MODELS),
+    "model_settings.efficientnetv2b0.unfreeze_layers": Rebuild(10, REPORT, NOT_IN_MODELS),
     "report.bootstrap_resamples": Rebuild(2000, STATS, "the statistics read it"),
     "report.seed": Rebuild(
         1, STATS | jobs("gradcam", TARGETS), "it seeds the bootstrap and the choice of Grad-CAM images"

@@ -4,6 +4,11 @@ No internet here, so the download is tested up to the network boundary, and the 
 weights file in the very format Keras downloads (legacy HDF5), made from a randomly initialised base.
 """
 
+import dataclasses
+import hashlib
+import importlib
+import inspect
+
 import pytest
 from conftest import TINY, imagenet_weights_standin, planned_jobs, run_snakemake, write_yaml
 
@@ -18,6 +23,41 @@ def test_weights_file_names_are_the_ones_keras_downloads():
     assert registry.imagenet_weights_file("mobilenetv2", 160).endswith("_1.0_160_no_top.h5")
     assert registry.imagenet_weights_file("vgg16", 224) == "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     assert registry.imagenet_weights_url("resnet50v2", 224).startswith("https://storage.googleapis.com/")
+
+
+@pytest.mark.parametrize(
+    "name, weights_name",
+    [("efficientnetb0", "b0"), ("convnexttiny", "convnext_tiny"), ("efficientnetv2b0", "b0")],
+)
+def test_url_and_hash_are_the_ones_in_keras_own_source(name, weights_name):
+    """Keras names the no-top file after the application's default name and checks its hash
+    (WEIGHTS_HASHES: the full model's, then the no-top one's; md5 or sha256)."""
+    base = registry.get_base(name)
+    source = importlib.import_module(f"keras.src.applications.{base.module}")
+    application = getattr(source, base.constructor)
+    file_name = inspect.signature(application).parameters["name"].default + "_notop.h5"
+    assert registry.imagenet_weights_url(name, 224) == source.BASE_WEIGHTS_PATH + file_name
+    assert registry.imagenet_weights_file(name, 32) == file_name
+    assert base.weights_hash == source.WEIGHTS_HASHES[weights_name][1]
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha256"])
+def test_a_weights_file_in_place_is_checked_with_an_md5_or_a_sha256(tmp_path, monkeypatch, algorithm):
+    """A base registered with the hash of the file in place accepts it; with another hash, the file
+    is fetched again, which fails (nothing listens at its URL)."""
+    target = tmp_path / MOBILENET_224
+    imagenet_weights_standin(target, "mobilenetv2", 32, seed=1)
+    right = hashlib.new(algorithm, target.read_bytes()).hexdigest()
+    wrong = hashlib.new(algorithm, b"other weights").hexdigest()
+    mobilenet = registry.get_base("mobilenetv2")
+    for name, file_hash in (("hashed", right), ("mismatched", wrong)):
+        base = dataclasses.replace(
+            mobilenet, weights_url="http://127.0.0.1:9/" + MOBILENET_224, weights_hash=file_hash
+        )
+        monkeypatch.setitem(registry.BASES, name, base)
+    assert fetch_imagenet_weights("hashed", 32, target) == target
+    with pytest.raises(WeightsDownloadError, match="mismatched"):
+        fetch_imagenet_weights("mismatched", 32, target)
 
 
 def test_download_without_internet_fails_clearly_and_leaves_nothing(tmp_path):

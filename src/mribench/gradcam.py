@@ -23,7 +23,7 @@ def split_at_last_conv(model, base_name):
     """Two functions: image batch -> last conv activations, and activations -> class probabilities."""
     preprocess = model.get_layer("preprocess")
     base = model.get_layer("base")
-    conv = base.get_layer(registry.get_base(base_name).last_conv_layer).output
+    conv = registry.grad_cam_layer(base, base_name).output
     to_conv = keras.Model(base.inputs, conv)
     # The base's layers after the conv layer (none where it is the base's last layer)
     rest_of_base = None if conv is base.output else keras.Model(conv, base.output)
@@ -115,7 +115,7 @@ def write_gradcam(
     (out_dir / "gradcam.json").write_text(
         json.dumps(
             {
-                "layer": registry.get_base(expected["model"]).last_conv_layer,
+                "layer": registry.grad_cam_layer(model.get_layer("base"), expected["model"]).name,
                 "images_per_class": per_class,
                 "seed": seed,
                 "explained_class": "predicted",

@@ -43,6 +43,7 @@ def write_model_card(
         notice=NOTICE,
         train=train,
         base=registry.get_base(train["model"]),
+        preprocessing=registry.preprocessing(train["model"]),
         metrics=metrics,
         counts=counts,
         dataset=dataset,

@@ -177,8 +177,7 @@ def model_metadata(base_name, strategy, seed, settings):
         "classes": settings["classes"],
         "image_size": settings["image_size"],
         "input": "RGB, float32 in 0-255, image_size x image_size",
-        "preprocessing": f"keras.applications.{registry.get_base(base_name).module}.preprocess_input"
-        " (inside the model)",
+        "preprocessing": registry.preprocessing(base_name),
         "backend": backend.version(),
     }
 

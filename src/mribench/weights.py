@@ -21,7 +21,7 @@ def fetch_imagenet_weights(name, image_size, out_path):
 
     out_path = Path(out_path)
     url = registry.imagenet_weights_url(name, image_size)
-    md5 = registry.get_base(name).weights_md5
+    expected_hash = registry.get_base(name).weights_hash
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # A file already in place is checked, not downloaded; otherwise Keras' own cache
     # ($KERAS_HOME/models) is looked in first, so a file already there needs no internet either.
@@ -30,8 +30,9 @@ def fetch_imagenet_weights(name, image_size, out_path):
         fetched = keras.utils.get_file(
             out_path.name if in_place else registry.imagenet_weights_file(name, image_size),
             url,
-            file_hash=md5,
-            hash_algorithm="md5",
+            # md5 or sha256, told apart by length as Keras' applications have it checked
+            file_hash=expected_hash,
+            hash_algorithm="auto",
             cache_dir=str(out_path.parent.resolve()) if in_place else None,
             cache_subdir="" if in_place else "models",
         )
