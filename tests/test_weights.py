@@ -10,9 +10,17 @@ import importlib
 import inspect
 
 import pytest
-from conftest import TINY, imagenet_weights_standin, planned_jobs, run_snakemake, write_yaml
+from conftest import (
+    TINY,
+    assert_same_weights,
+    imagenet_weights_standin,
+    planned_jobs,
+    run_snakemake,
+    write_yaml,
+)
 
 from mribench import registry
+from mribench.model import build_model
 from mribench.weights import WeightsDownloadError, fetch_imagenet_weights
 
 MOBILENET_224 = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
@@ -89,6 +97,23 @@ def test_build_base_never_downloads():
 def test_default_config_fetches_each_models_weights_on_the_login_node(tmp_path):
     result = run_snakemake(tmp_path, "-n", "prepare", configfiles=())
     assert planned_jobs(result) == {"obtain_dataset": 1, "fetch_weights": 3, "prepare": 1}
+
+
+def test_fetch_weights_names_the_modern_bases_files(tmp_path):
+    overlay = write_yaml(tmp_path / "modern.yaml", {"models": ["convnexttiny", "efficientnetv2b0"]})
+    result = run_snakemake(tmp_path, "-n", "prepare", configfiles=(overlay,))
+    assert planned_jobs(result) == {"obtain_dataset": 1, "fetch_weights": 2, "prepare": 1}
+    for file in ("convnext_tiny_notop.h5", "efficientnetv2-b0_notop.h5"):
+        assert f"resources/weights/{file}" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["convnexttiny", "efficientnetv2b0"])
+def test_a_weights_file_in_the_format_keras_downloads_loads_into_the_modern_bases(tmp_path, name):
+    """The offline copy: a file given as model_settings.<model>.weights, made like Keras' own."""
+    path = tmp_path / registry.imagenet_weights_file(name, 32)
+    source = imagenet_weights_standin(path, name, 32, seed=3)
+    model = build_model(name, n_classes=4, image_size=32, weights=str(path))
+    assert_same_weights(model.get_layer("base"), source)
 
 
 def test_training_takes_the_fetched_file_and_nothing_downloads_when_it_is_there(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
 from PIL import Image
 
+from mribench.model import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
 TARGETS = [
@@ -128,6 +129,46 @@ def test_fine_tuning_starts_from_feature_extraction(tiny_run):
     assert ft["stages"][0] == fe["stages"][0]
     assert ft["trainable_params"] > fe["trainable_params"]
     assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
+
+
+# The bases beyond the study's three, with what sets each apart: ConvNeXtTiny has LayerNormalization
+# and no BatchNormalization, and both normalise their input themselves (include_preprocessing).
+MODERN_BASES = {"convnexttiny": "ConvNeXtTiny", "efficientnetv2b0": "EfficientNetV2B0"}
+
+
+@pytest.mark.backends
+def test_the_modern_bases_train_evaluate_and_explain_in_the_tiny_workflow(tmp_path):
+    """Both strategies (fine-tuning starts from feature extraction and unfreezes the configured
+    depth), evaluation and Grad-CAM of each, asking for their fine-tuning targets' files only."""
+    overlay = write_yaml(
+        tmp_path / "modern.yaml",
+        {
+            "models": list(MODERN_BASES),
+            "model_settings": {"convnexttiny": {"weights": "none"}, "efficientnetv2b0": {"weights": "none"}},
+        },
+    )
+    runs = {name: tmp_path / f"results/runs/{name}_fine_tuning/seed42" for name in MODERN_BASES}
+    wanted = [run / name for run in runs.values() for name in ("metrics.json", "gradcam/gallery.png")]
+    run_snakemake(
+        tmp_path, *(str(path.relative_to(tmp_path)) for path in wanted), configfiles=(TINY, overlay)
+    )
+
+    for name, constructor in MODERN_BASES.items():
+        run = runs[name]
+        fine_tuning = read_json(run / "train.json")
+        start = read_json(tmp_path / f"results/runs/{name}_feature_extraction/seed42/train.json")
+        assert [stage["stage"] for stage in fine_tuning["stages"]] == ["feature_extraction", "fine_tuning"]
+        assert fine_tuning["trainable_params"] > start["trainable_params"], name
+        assert fine_tuning["backend"]["name"] == BACKEND
+        metrics = read_json(run / "metrics.json")["test"]
+        assert 0 <= metrics["accuracy"] <= 1 and np.sum(metrics["confusion_matrix"]) > 0
+        assert read_metadata(run / "model.keras")["preprocessing"] == (
+            f"the normalisation layers of keras.applications.{constructor} (inside the model)"
+        )
+        assert (run / "gradcam/gallery.png").stat().st_size > 0
+    # ConvNeXt's Grad-CAM layer is the base's output, a LayerNormalization Keras names itself
+    assert read_json(runs["convnexttiny"] / "gradcam/gradcam.json")["layer"].startswith("layer_normalization")
+    assert read_json(runs["efficientnetv2b0"] / "gradcam/gradcam.json")["layer"] == "top_activation"
 
 
 def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
