@@ -128,6 +128,13 @@ def test_efficientnet_from_keras_imagenet_file_is_normalised_once(tmp_path):
     np.testing.assert_allclose(image_at_first_convolution(model, images), expected, rtol=1e-4, atol=1e-4)
 
 
+def test_the_metadata_names_where_the_input_is_normalised():
+    assert registry.preprocessing("vgg16") == "keras.applications.vgg16.preprocess_input (inside the model)"
+    assert registry.preprocessing("convnexttiny") == (
+        "the normalisation layers of keras.applications.ConvNeXtTiny (inside the model)"
+    )
+
+
 def test_preprocessing_is_the_bases_own():
     images = np.full((1, SIZE, SIZE, 3), 255.0, dtype="float32")
     mobilenet = keras.ops.convert_to_numpy(registry.preprocess_input("mobilenetv2", images.copy()))
