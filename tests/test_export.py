@@ -80,7 +80,7 @@ def test_unknown_export_format_is_refused():
 def test_model_card_describes_the_run(tiny_run):
     card = (tiny_run / "results/runs/vgg16_fine_tuning/seed42/MODEL_CARD.md").read_text()
     metrics = read_json(tiny_run / "results/runs/vgg16_fine_tuning/seed42/metrics.json")["test"]
-    assert card.startswith("# Model card: vgg16 · fine tuning · seed 42")
+    assert card.startswith("# Model card: vgg16 · fine-tuning · seed 42")
     assert "not a medical device" in card and "## Not intended use" in card
     assert "Synthetic phantom slices" in card
     assert f"accuracy {metrics['accuracy']:.4f}" in card
