@@ -1,7 +1,7 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.external import obtain_external_set  # noqa: E402
+from mribench.external import obtain_external_set
 
 obtain_external_set(snakemake.output[0], snakemake.wildcards.external_set, snakemake.params.test_set)

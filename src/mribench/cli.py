@@ -108,8 +108,8 @@ def predict(args):
     from mribench import backend
 
     backend.select(args.backend)
-    from mribench.model import ModelMetadataError
-    from mribench.prediction import find_images, load_trained_model, predict_files
+    from mribench.model import ModelMetadataError, load_checked_model
+    from mribench.prediction import find_images, predict_files
 
     try:
         files = find_images(args.images)
@@ -118,7 +118,7 @@ def predict(args):
     if not files:
         return fail(f"no files found in {', '.join(args.images)}")
     try:
-        model, metadata = load_trained_model(args.model)
+        model, metadata = load_checked_model(args.model)
     except ModelMetadataError as error:
         return fail(error)
 
