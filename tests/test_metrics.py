@@ -57,7 +57,9 @@ def write_run(folder, model, strategy, seed, accuracy, external=None):
         ],
     }
     write_json(folder / "train.json", train)
-    write_json(folder / "metrics.json", {"classes": CLASSES, "test": part(accuracy), "test_dedup": part(0.5, 4)})
+    write_json(
+        folder / "metrics.json", {"classes": CLASSES, "test": part(accuracy), "test_dedup": part(0.5, 4)}
+    )
     if external is not None:
         write_json(folder / "external/ext/metrics.json", {"classes": CLASSES, "external": part(external, 6)})
     return folder
@@ -78,7 +80,9 @@ def write_baseline(folder, seed):
         "versions": {"mribench": "0"},
     }
     write_json(folder / "train.json", train)
-    write_json(folder / "metrics.json", {"classes": CLASSES, "test": part(0.375), "test_dedup": part(0.25, 4)})
+    write_json(
+        folder / "metrics.json", {"classes": CLASSES, "test": part(0.375), "test_dedup": part(0.25, 4)}
+    )
     return folder
 
 
@@ -143,7 +147,9 @@ def test_overview_follows_the_metric_list(run_dirs):
     assert [m.name for m in columns] == [m.name for m in metrics.METRICS if m.label]
     html = overview_html(table, per_seed, columns)
     assert html.count("<th>test acc</th>") == 2  # the overview and the per-seed table
-    assert "<td>1,234,567</td>" in html and '<td class="best">62.5<span class="ci">CI 25.0–75.0</span>' in html
+    assert (
+        "<td>1,234,567</td>" in html and '<td class="best">62.5<span class="ci">CI 25.0–75.0</span>' in html
+    )
     assert '<tr class="baseline">' in html and "<td>–</td>" in html  # the baseline has no parameters
 
 
@@ -169,7 +175,10 @@ def test_a_metric_added_to_the_list_reaches_summary_overview_and_card(run_dirs, 
     runs = collect_runs(run_dirs)
     summary = summarise(runs)
     write_summary(summary, [], tmp_path / "summary.csv")
-    assert pd.read_csv(tmp_path / "summary.csv").columns[-2:].tolist() == ["test_balanced_accuracy", "run_dir"]
+    assert pd.read_csv(tmp_path / "summary.csv").columns[-2:].tolist() == [
+        "test_balanced_accuracy",
+        "run_dir",
+    ]
 
     table, per_seed = overview(summary, statistics(runs))
     html = overview_html(table, per_seed, shown_columns(per_seed))

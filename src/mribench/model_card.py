@@ -50,7 +50,7 @@ def write_model_card(
         base=registry.get_base(train["model"]),
         metrics=run.metrics,
         card_metrics=on_card(),
-        values={metric.name: metric.read(run) for metric in on_card()},
+        values={metric.name: metric.read(run) for metric in on_card() if metric.part in run.metrics},
         counts=counts,
         dataset=dataset,
         training=training,
