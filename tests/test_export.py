@@ -85,7 +85,7 @@ def test_model_card_describes_the_run(tiny_run):
     assert "not a medical device" in card and "## Not intended use" in card
     assert "Synthetic phantom slices" in card
     assert f"accuracy {metrics['accuracy']:.4f}" in card
-    assert "| feature extraction |" in card and "| fine tuning |" in card
+    assert "| feature extraction |" in card and "| fine-tuning |" in card
     assert "- tensorflow 2.21.0" in card
 
 

@@ -16,6 +16,7 @@ from mribench.audit import AuditError, write_audit
 from mribench.evaluation import evaluate_external, restrict_probabilities, write_external_results
 from mribench.external import audit_external_set, obtain_external_set
 from mribench.phantoms import KNOWN_CLASSES, Scanner, generate_dataset, generate_test_set, render_phantom
+from mribench.records import collect_runs
 from mribench.report import external_sections, render
 from mribench.sources import DatasetError
 from mribench.targets import Target
@@ -297,7 +298,7 @@ def test_an_overlapping_set_is_flagged_atop_its_report_section(tiny_run, dataset
     (tmp_path / "audit.json").write_text(json.dumps(overlapping))
     monkeypatch.chdir(tiny_run)  # summary.csv holds the run folders relative to the workflow's directory
     sections = external_sections(
-        pd.read_csv("results/summary.csv"),
+        collect_runs(pd.read_csv("results/summary.csv").run_dir, ["shifted"]),
         {
             "shifted": {
                 "classes": ["glioma", "notumor", "pituitary"],

@@ -300,19 +300,19 @@ def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings,
     that takes images."""
     pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     features_of = keras.Model(model.input, pooled.output)
-    features, targets = {}, {}
+    features, one_hot = {}, {}
     for part, (pixels, labels) in data.items():
         features[part] = features_of.predict(
             pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0
         )
-        targets[part] = keras.utils.to_categorical(labels, n_classes)
+        one_hot[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
     head.compile(**compile_settings)
     return head.fit(
         features["train"],
-        targets["train"],
+        one_hot["train"],
         batch_size=batch_size,
-        validation_data=(features["val"], targets["val"]),
+        validation_data=(features["val"], one_hot["val"]),
         **fit_settings,
     )
 
