@@ -1,7 +1,13 @@
 from mribench.logs import send_output_to
 
-send_output_to(snakemake.log[0])
+console = send_output_to(snakemake.log[0])
 
 from mribench.sources import write_dataset  # noqa: E402
 
-write_dataset(snakemake.output.dataset, snakemake.output.record, snakemake.params.dataset)
+write_dataset(
+    snakemake.output.dataset,
+    snakemake.output.record,
+    snakemake.params.dataset,
+    snakemake.params.obtain,
+    console,
+)

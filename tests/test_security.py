@@ -75,7 +75,11 @@ def test_a_zip_link_to_a_system_file_is_left_out_unread(tmp_path):
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
     dataset = tmp_path / "results" / "dataset"
-    record = obtain_dataset(dataset, {"source": "path", "path": str(tmp_path / "dataset.zip")})
+    source = {"source": "path", "path": str(tmp_path / "dataset.zip")}
+    with pytest.raises(DatasetError, match="1 a link out of the source") as stopped:
+        obtain_dataset(dataset, source)
+    assert "zip the files themselves" in str(stopped.value) and "follow_links_out" not in str(stopped.value)
+    record = obtain_dataset(dataset, source, {"follow_links_out": True, "max_left_out_share": 1})
     assert record["links"] == [
         {"path": "Training/glioma/link.jpg", "target": "/etc/passwd", "action": "left out",
          "reason": "points outside the source folder"}
