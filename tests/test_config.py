@@ -124,7 +124,7 @@ def test_bad_report_settings_are_named(key, value, message):
 
 
 def integer_keys(schema, path=()):
-    """The dotted key of every integer in the schema ("*" for any name under a mapping, "0" for list items)."""
+    """The dotted key of every integer in the schema ("*": any name of a mapping, "0": list items)."""
     types = schema.get("type", [])
     if "integer" in (types if isinstance(types, list) else [types]):
         yield ".".join(path)

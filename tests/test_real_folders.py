@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import TINY, run_snakemake, write_yaml
 
 from mribench.external import obtain_external_set
 from mribench.sources import DatasetError, Policy, left_out_summary, obtain_dataset, write_dataset
@@ -158,13 +159,13 @@ def test_a_few_files_in_a_subfolder_are_left_out_and_summarised(tmp_path):
 # --- links ---------------------------------------------------------------------------------------------
 
 
-def linked_into_a_store(tmp_path):
+def linked_into_a_store(tmp_path, classes=CLASSES):
     """A common lab layout: the class folders hold links into one shared image store elsewhere."""
     store = tmp_path / "store"
     store.mkdir()
-    source = images(tmp_path / "dataset", per_class=2)
+    source = images(tmp_path / "dataset", per_class=2, classes=classes)
     for split in ("Training", "Testing"):
-        for label in CLASSES:
+        for label in classes:
             for i in range(2, 4):
                 kept = store / f"{split}-{label}{i}.jpg"
                 kept.write_bytes(f"{split}{label}{i}".encode())
@@ -188,6 +189,24 @@ def test_links_out_of_the_source_stop_the_job_naming_the_key_that_follows_them(t
     ).stat().st_ino
     assert sum(link["action"] == "followed" for link in record["links"]) == 8
     assert "8 links followed out of the source folder" in left_out_summary(record, "obtain_dataset", "x.json")
+
+
+def test_the_console_says_why_the_workflow_stopped_and_what_a_finished_obtain_left_out(tmp_path):
+    """The real workflow: the reason and the key reach Snakemake's console, not only the job's log."""
+    source, _ = linked_into_a_store(tmp_path, FOUR)  # the tiny profile's external set needs all four
+    dataset = {"dataset": {"source": "path", "path": str(source)}}
+    config = write_yaml(tmp_path / "links.yaml", dataset)
+    stopped = run_snakemake(tmp_path, "--until", "obtain_dataset", configfiles=(TINY, config), check=False)
+    assert stopped.returncode != 0
+    console = stopped.stdout + stopped.stderr
+    assert "obtain_dataset stopped: " in console and "2 a link out of the source" in console
+    assert "set `obtain.follow_links_out: true`" in console and "`obtain.max_left_out_share`" in console
+    assert not (tmp_path / "results/data/dataset").exists()
+
+    follow = write_yaml(tmp_path / "follow.yaml", dataset | {"obtain": {"follow_links_out": True}})
+    done = run_snakemake(tmp_path, "--until", "obtain_dataset", configfiles=(TINY, follow))
+    assert f"obtain_dataset: 32 files from {source}\n  16 links followed out" in done.stdout + done.stderr
+    assert copied(tmp_path / "results/data/dataset") == [".snakemake_timestamp"] + intended(classes=FOUR)
 
 
 def test_following_links_out_still_refuses_loops_dangling_links_and_special_files(tmp_path):
