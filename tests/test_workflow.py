@@ -153,7 +153,7 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
     assert f"left out link {dataset}/Training/glioma/loop -> ..: a link loop" in log
     assert read_json(tmp_path / "results/data/obtained.json")["links"][0]["path"] == "Training/glioma/loop"
     console = failed.stdout + failed.stderr  # what was left out is summarised there, not only in the log
-    assert f"obtain_dataset: 29 files from {dataset}\n" in console
+    assert f"obtain_dataset: 30 files from {dataset}\n" in console
     assert (
         "    1 system or hidden file: Training/.DS_Store\n    1 a link loop: Training/glioma/loop\n"
         in console
