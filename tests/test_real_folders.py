@@ -6,11 +6,12 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import TINY, run_snakemake, write_yaml
 
+from mribench import archives
 from mribench.external import obtain_external_set
 from mribench.sources import DatasetError, Policy, left_out_summary, obtain_dataset, write_dataset
 
@@ -274,6 +275,17 @@ def test_two_candidate_roots_stop_naming_each_and_the_key(tmp_path, kind):
     assert "candidates: 'brain-mri-v1', 'brain-mri-v2'" in wrong
 
 
+def test_candidates_at_different_depths_are_ambiguous_too(tmp_path):
+    source = tmp_path / "share"
+    images(source / "current")
+    images(source / "archive" / "2019")
+    images(source / "current" / "old_copy")  # beside current's Training/ and Testing/: not a candidate
+    message = refused(source, tmp_path)
+    assert "holds 2 folders with the Kaggle layout: 'current', 'archive/2019'" in message
+    dest, record = obtain(source, tmp_path, root="current")
+    assert copied(dest) == intended()
+
+
 def test_the_dataset_two_folders_deep_is_found(tmp_path):
     source = tmp_path / "archive"
     images(source / "Brain Tumor MRI" / "data")
@@ -353,9 +365,11 @@ def test_split_folders_named_otherwise_are_named_with_a_hint(tmp_path):
 def test_a_zip_extracts_only_the_dataset_and_refuses_beyond_its_size_limit(tmp_path):
     source = images(tmp_path / "dataset")
     archive = zipped(source, tmp_path / "data.zip", extra=[("extra/huge.bin", bytes(3_000_000))])
-    dest, record = obtain(archive, tmp_path)
+    dest, record = obtain(archive, tmp_path, {"max_archive_gigabytes": 0.001})  # huge.bin does not count
     assert copied(dest) == intended()
-    assert not list(tmp_path.rglob("huge.bin"))
+    entries = archives.read_entries(archive)
+    chosen = archives.entries_under(entries, [PurePosixPath("Training"), PurePosixPath("Testing")])
+    assert sorted(entry.name.as_posix() for entry in chosen) == intended()
     assert {"path": "extra", "reason": "beside the dataset's folders", "detail": "a folder"} in record[
         "left_out"
     ]

@@ -1,9 +1,9 @@
 """Where in a folder or zip the images lie, and what to tell the user when they are not where expected.
 
 A source holds its layout at its top or inside one or two folders (a zip's wrapping folder, a
-download's version folder). The shallowest level holding the layout wins; two candidates at that
-level (two versions side by side) stop the job, naming each and the key that chooses one, rather
-than taking the first in alphabetical order. Errors name what was found next to what was expected,
+download's version folder). The top wins when it holds the layout; otherwise two candidates below it
+(two versions side by side, or one a level deeper than the other) stop the job, naming each and the
+key that chooses one, rather than taking the first in alphabetical order. Errors name what was found next to what was expected,
 with a hint where a name differs only in letter case or is a known alias of the expected one.
 """
 
@@ -119,8 +119,9 @@ class ZipTree(FolderTree):
 
 
 def find_root(tree, layout, origin, chosen=None):
-    """The folder (relative to the source) holding the layout: `chosen` (the root key's value), or the
-    single candidate at the shallowest level; raises LayoutError naming what was found."""
+    """The folder (relative to the source) holding the layout: `chosen` (the root key's value), the top
+    itself, or the single candidate within two folders of it (one inside another candidate lies
+    beside that one's layout folders and is not a candidate); raises LayoutError naming what was found."""
     if chosen:
         root = PurePosixPath(chosen)
         if root.is_absolute() or ".." in root.parts or not layout.accepts(tree, root):
@@ -130,23 +131,18 @@ def find_root(tree, layout, origin, chosen=None):
                 f"; candidates: {quoted(candidates_anywhere(tree, layout)) or 'none'}"
             )
         return root
-    level = [PurePosixPath()]
-    for _ in range(MAX_DEPTH + 1):
-        candidates = [folder for folder in level if layout.accepts(tree, folder)]
-        if len(candidates) == 1:
-            return candidates[0]
-        if candidates:
-            raise LayoutError(
-                f"{origin} holds {len(candidates)} folders with {layout.description}: "
-                f"{quoted(candidates)}; set `{layout.root_key}` to the one to use "
-                f"(e.g. `{layout.root_key}: {candidates[0].as_posix()!r}`), or remove the others"
-            )
-        level = [
-            folder / name
-            for folder in level
-            for name in sorted(tree.folders(folder))
-            if not is_system_name(name)
-        ]
+    if layout.accepts(tree, PurePosixPath()):
+        return PurePosixPath()
+    found = candidates_anywhere(tree, layout)
+    candidates = [folder for folder in found if not any(other in folder.parents for other in found)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise LayoutError(
+            f"{origin} holds {len(candidates)} folders with {layout.description}: "
+            f"{quoted(candidates)}; set `{layout.root_key}` to the one to use "
+            f"(e.g. `{layout.root_key}: {candidates[0].as_posix()!r}`), or remove the others"
+        )
     raise LayoutError(not_found_message(tree, layout, origin))
 
 
