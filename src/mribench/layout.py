@@ -3,8 +3,9 @@
 A source holds its layout at its top or inside one or two folders (a zip's wrapping folder, a
 download's version folder). The top wins when it holds the layout; otherwise two candidates below it
 (two versions side by side, or one a level deeper than the other) stop the job, naming each and the
-key that chooses one, rather than taking the first in alphabetical order. Errors name what was found next to what was expected,
-with a hint where a name differs only in letter case or is a known alias of the expected one.
+key that chooses one, rather than taking the first in alphabetical order. Errors name what was
+found next to what was expected, with a hint where a name differs only in letter case or is a known
+alias of the expected one.
 """
 
 import os

@@ -351,7 +351,7 @@ class Walker:
                     continue
             if real == self.skip:
                 continue
-            if real.is_dir():
+            if entry.is_dir():  # the directory entry's type, cached: no stat per file (links: their target's)
                 if real in ancestors:  # a real folder reached again through a link above it
                     note_link(
                         self.record, place, str(real), "a link loop: reached again through a link above it"
@@ -360,7 +360,7 @@ class Walker:
                     self.leave_nested(real, place)
                 else:
                     self.walk_folder(real, place, ancestors | {real}, levels, None)
-            elif real.is_file():
+            elif entry.is_file():
                 self.files.append((place, real))
             else:
                 kind = special_kind(real)
