@@ -78,6 +78,8 @@ def nas_system_clutter(root):
         (folder / "desktop.ini").write_text("[.ShellClassInfo]")
     glioma = root / "Training" / "glioma"
     (glioma / "._glioma0.jpg").write_bytes(b"\0\5\26\7AppleDouble")
+    (glioma / "glioma1.jpg:Zone.Identifier").write_text("[ZoneTransfer]\nZoneId=3")  # copied into WSL
+    (glioma / "glioma2.jpg@SynoEAStream").write_bytes(b"attributes")
     for cache in ("@eaDir/glioma0.jpg", ".@__thumb", ".thumbnails/normal", ".ipynb_checkpoints", "#recycle"):
         (glioma / cache).mkdir(parents=True)
         (glioma / cache / "SYNOFILE_THUMB_M.jpg").write_bytes(b"a thumbnail")

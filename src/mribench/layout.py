@@ -46,9 +46,15 @@ class LayoutError(RuntimeError):
     pass
 
 
+# Streams that copies keep as files of their own: Windows' mark of the web (copied into WSL as
+# `a.jpg:Zone.Identifier`), Synology's extended attributes (`a.jpg@SynoEAStream`).
+SYSTEM_SUFFIXES = (":zone.identifier", "@synoeastream", "@synoresource")
+
+
 def is_system_name(name):
     """A hidden file or folder, or one that an OS, NAS or archiver writes (see SYSTEM_NAMES)."""
-    return name.startswith((".", "~$")) or name.lower() in SYSTEM_NAMES
+    lower = name.lower()
+    return name.startswith((".", "~$")) or lower in SYSTEM_NAMES or lower.endswith(SYSTEM_SUFFIXES)
 
 
 @dataclass(frozen=True)
