@@ -14,7 +14,6 @@ from mribench.sources import (
     DatasetError,
     copy_local_dataset,
     obtain_dataset,
-    safe_extract,
     user_path,
     write_dataset,
 )
@@ -83,8 +82,8 @@ def test_zip_entries_escaping_the_folder_are_refused(tmp_path, entry):
         zf.writestr("Training/glioma/a.jpg", b"ok")
         zf.writestr(entry, b"evil")
     with pytest.raises(DatasetError, match="refusing entry"):
-        safe_extract(archive, tmp_path / "out")
-    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
+        obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(archive)})
+    assert not (tmp_path / "evil.txt").exists() and list((tmp_path / "out").iterdir()) == []
 
 
 def folder_with_links(tmp_path):

@@ -287,22 +287,6 @@ def note_beside(record, tree, layout, root):
             leave(record, name, BESIDE, f"a {kind}")
 
 
-def safe_extract(archive, dest, record=None):
-    """Extract a whole zip as its author meant it, refusing entries that would land outside `dest`
-    (zip-slip) before anything is written; link entries are made links after every file is written."""
-    record = record if record is not None else new_record("zip", str(archive), "")
-    try:
-        entries = archives.read_entries(archive)
-    except archives.ArchiveError as error:
-        raise DatasetError(str(error)) from None
-    archives.extract(
-        archive,
-        entries,
-        dest,
-        lambda name, target, reason: note_link(record, name, target, reason, LINK_UNMADE),
-    )
-
-
 class Walker:
     """Walks a source by the module's policy: `files` to copy ((place, real path) pairs), and every
     entry left out or link met noted in `record`.
