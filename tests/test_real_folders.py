@@ -446,6 +446,16 @@ def test_zips_from_common_tools_are_read_as_their_authors_meant(tmp_path):
     )
 
 
+def test_a_zip_holding_a_file_and_a_folder_of_one_name_is_refused_by_name(tmp_path):
+    archive = zipped(
+        images(tmp_path / "dataset"), tmp_path / "odd.zip", extra=[("Training/glioma/x", b"file")]
+    )
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr("Training/glioma/x/y.jpg", b"image")
+    message = refused(archive, tmp_path, {"max_left_out_share": 1})
+    assert "entry 'Training/glioma/x/y.jpg' cannot be extracted" in message
+
+
 def test_a_single_wrapping_folder_with_macos_metadata_beside_it(tmp_path):
     source = images(tmp_path / "Brain Tumor MRI Dataset")
     archive = zipped(

@@ -151,9 +151,15 @@ def extract(archive, entries, dest, on_link_problem):
                 path.mkdir(parents=True, exist_ok=True)
             elif entry.kind == "file" and entry.name not in written:
                 written.add(entry.name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(entry.info) as stored, open(path, "wb") as out:
-                    shutil.copyfileobj(stored, out)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(entry.info) as stored, open(path, "wb") as out:
+                        shutil.copyfileobj(stored, out)
+                except (FileExistsError, IsADirectoryError, NotADirectoryError) as error:
+                    raise ArchiveError(
+                        f"{archive}: entry {entry.info.filename!r} cannot be extracted ({error.strerror}): "
+                        "another entry is a file and a folder of the same name; repack the archive"
+                    ) from None
     real_dest = Path(posixpath.realpath(dest))
     for entry in sorted((e for e in entries if e.kind == "link"), key=lambda e: e.name):
         link = real_dest / entry.name
