@@ -100,8 +100,12 @@ class FolderTree:
                         kinds[entry.name] = "link to nothing"
                     else:
                         kinds[entry.name] = "other"
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             pass
+        except OSError as error:  # a folder of the layout the job cannot read: say so, not "missing"
+            raise LayoutError(
+                f"cannot read {self.top / relative}: {error.strerror}; fix its permissions"
+            ) from None
         return kinds
 
     def folders(self, relative):
