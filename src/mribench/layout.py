@@ -122,8 +122,7 @@ class ZipTree(FolderTree):
             for parent in reversed(name.parents):
                 if parent != PurePosixPath():
                     self.listing.setdefault(parent.parent, {})[parent.name] = "folder"
-            kind = entry.kind if entry.kind != "link" else "link"
-            self.listing.setdefault(name.parent, {}).setdefault(name.name, kind)
+            self.listing.setdefault(name.parent, {}).setdefault(name.name, entry.kind)
 
     def children(self, relative):
         return dict(self.listing.get(PurePosixPath(relative), {}))
