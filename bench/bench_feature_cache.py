@@ -10,9 +10,9 @@ import keras
 import numpy as np
 from common import Run, Stopwatch, image_benchmark, print_table
 
-from mribench import images
+from mribench import images, pipeline
 from mribench.model import build_model
-from mribench.training import fit_on_cached_features, image_datasets
+from mribench.training import fit_on_cached_features
 
 
 def main():
@@ -53,9 +53,12 @@ def main():
     keras.utils.set_random_seed(0)
     model = build_model("vgg16", len(classes), args.size, None)
     model.compile(**compile_settings())
-    train, val, steps = image_datasets(data, len(classes), args.batch, 0, settings, first_epoch=0)
+    train = pipeline.TrainingBatches(*data["train"], len(classes), args.batch, 0, settings)
+    val = pipeline.EvaluationBatches(*data["val"], len(classes), args.batch)
     with Stopwatch() as watch:
-        fit = model.fit(train, validation_data=val, steps_per_epoch=steps, shuffle=False, **fit_settings)
+        fit = model.fit(
+            train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
+        )
     results.append(
         {
             "workflow": "frozen base in the loop, augmented",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mribench.stats import write_statistics
+from mribench.targets import every_target
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 N_TEST = 1311
@@ -38,10 +39,12 @@ def main(resamples):
     rng = np.random.default_rng(0)
     y_true = rng.integers(0, 4, N_TEST)
     with tempfile.TemporaryDirectory() as tmp:
+        targets = every_target(
+            ("vgg16", "resnet50v2", "mobilenetv2"), ("feature_extraction", "fine_tuning"), [42]
+        )
         runs = [
-            [f"{model}_{strategy}", 42, fake_predictions(Path(tmp) / f"{model}_{strategy}.csv", rng, y_true)]
-            for model in ("vgg16", "resnet50v2", "mobilenetv2")
-            for strategy in ("feature_extraction", "fine_tuning")
+            [t.model, t.strategy, t.seed, fake_predictions(Path(tmp) / f"{t.name}.csv", rng, y_true)]
+            for t in targets
         ]
         started = time.perf_counter()
         write_statistics(runs, CLASSES, resamples=resamples, seed=0, out_dir=Path(tmp) / "stats")

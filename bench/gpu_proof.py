@@ -36,8 +36,10 @@ import yaml  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from mribench import images, phantoms, pipeline, split  # noqa: E402
+from mribench.config import training_job_settings  # noqa: E402
 from mribench.evaluation import evaluate_target  # noqa: E402
-from mribench.training import train_target  # noqa: E402
+from mribench.targets import Target  # noqa: E402
+from mribench.training import StartRun, TrainingJob, TrainingOutputs, train_target  # noqa: E402
 
 MODELS = ["vgg16", "resnet50v2", "mobilenetv2"]
 STRATEGIES = ["feature_extraction", "fine_tuning"]
@@ -161,6 +163,12 @@ def main():
     if args.epochs is not None:
         for strategy in STRATEGIES:
             training[strategy] = training[strategy] | {"epochs": args.epochs}
+    # The settings the workflow would pass each training job (config.training_job_settings).
+    config |= {"training": training, "image_size": args.image_size}
+    config["dataset"]["classes"] = classes
+    config["model_settings"] = {
+        model: settings | {"weights": "none"} for model, settings in config["model_settings"].items()
+    }
     pipeline_img_s = pipeline_speed(
         split_csv, dataset, classes, args.image_size, training["batch_size"], args.processes
     )
@@ -169,32 +177,23 @@ def main():
     sampler = GpuSampler()
     rows = []
     for model in args.models:
-        settings = {
-            "classes": classes,
-            "image_size": args.image_size,
-            "augmentation": config["augmentation"],
-            "training": training,
-            "model": config["model_settings"][model] | {"weights": "none"},
-        }
         for strategy in STRATEGIES:
-            run = args.out / "runs" / f"{model}_{strategy}"
+            target = Target(model, strategy, 42)
+            run = args.out / target.run_dir
             run.mkdir(parents=True, exist_ok=True)
             start = None
             if strategy == "fine_tuning":
-                first = args.out / "runs" / f"{model}_feature_extraction"
-                start = {
-                    "model": first / "model.keras",
-                    "history": first / "history.csv",
-                    "train": first / "train.json",
-                }
+                first = args.out / Target(model, "feature_extraction", 42).run_dir
+                start = StartRun(first / "model.keras", first / "history.csv", first / "train.json")
             job_started = time.monotonic()
-            train_target(
-                strategy, model, 42, settings, split_csv, dataset, run / "model.keras", run / "history.csv",
-                run / "train.json", run / "tensorboard", threads=args.processes, start=start,
-            )  # fmt: skip
+            job = TrainingJob(target, training_job_settings(config, target), split_csv, dataset, start=start)
+            outputs = TrainingOutputs(
+                run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"
+            )
+            train_target(job, outputs, threads=args.processes)
             trained = time.monotonic()
             evaluate_target(
-                run / "model.keras", {"model": model, "strategy": strategy, "seed": 42}, run / "history.csv",
+                target, run / "model.keras", run / "history.csv",
                 split_csv, dataset, classes, training["batch_size"], args.processes, run / "metrics.json",
                 run / "predictions.csv", run / "confusion.png", run / "curves.png",
             )  # fmt: skip
@@ -204,7 +203,7 @@ def main():
             utilisation, memory = sampler.between(job_started, trained)
             rows.append(
                 {
-                    "target": f"{model}_{strategy}",
+                    "target": target.name,
                     "epochs": stage["epochs_run"],
                     "train s (fit)": stage["seconds"],
                     "train img/s": stage["epochs_run"] * record["images"]["train"] / stage["seconds"],

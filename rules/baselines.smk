@@ -2,11 +2,11 @@ rule baseline:
     input:
         unpack(baseline_inputs),
     output:
-        metrics="results/runs/baseline_{baseline}/seed{seed}/metrics.json",
-        predictions="results/runs/baseline_{baseline}/seed{seed}/predictions.csv",
-        train="results/runs/baseline_{baseline}/seed{seed}/train.json",
+        metrics=f"{BASELINE_RUN_DIR}/metrics.json",
+        predictions=f"{BASELINE_RUN_DIR}/predictions.csv",
+        train=f"{BASELINE_RUN_DIR}/train.json",
         confusion=report(
-            "results/runs/baseline_{baseline}/seed{seed}/confusion.png",
+            f"{BASELINE_RUN_DIR}/confusion.png",
             caption="captions/baseline.rst",
             category="Shortcut baselines",
             labels={"baseline": "{baseline}", "seed": "{seed}"},

@@ -1,34 +1,37 @@
 from pathlib import Path
 
-from mribench import registry
-from mribench.config import TRAINING_STRATEGIES, stage_settings, validate_config
+from mribench import registry, strategies, targets
+from mribench.config import baseline_job_settings, training_job_settings, validate_config
+from mribench.targets import BASELINE_RUN_DIR, JOB_NAME, RUN_DIR, Target
 
+# Also imports the config's plugins, which may register strategies.
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
 
 wildcard_constraints:
     model="|".join(config["models"]),
-    strategy="|".join(TRAINING_STRATEGIES),
+    strategy="|".join(strategies.STRATEGIES),
     baseline="file_metadata|intensity_histogram",
     seed=r"\d+",
     external_set="|".join(config["external_test_sets"]) or "(?!)",  # (?!) matches nothing
 
 
-def run_dirs():
+def every_target():
     """Every target the config asks for: model x strategy x seed."""
-    return expand(
-        "results/runs/{model}_{strategy}/seed{seed}",
-        model=config["models"],
-        strategy=config["strategies"],
-        seed=config["seeds"],
-    )
+    return targets.every_target(config["models"], config["strategies"], config["seeds"])
+
+
+def every_baseline():
+    """Every shortcut baseline the config asks for, once per seed."""
+    return targets.baselines(config["baselines"], config["seeds"])
+
+
+def run_dirs():
+    return [target.run_dir for target in every_target()]
 
 
 def baseline_dirs():
-    """Every shortcut baseline the config asks for, once per seed: results/runs/baseline_<kind>/seed<seed>."""
-    return expand(
-        "results/runs/baseline_{baseline}/seed{seed}", baseline=config["baselines"], seed=config["seeds"]
-    )
+    return [baseline.run_dir for baseline in every_baseline()]
 
 
 def imagenet_weights_path(model):
@@ -73,7 +76,7 @@ def export_files():
 
 def model_card_inputs(wildcards):
     """A model card describes the exports too, once they exist."""
-    run = f"results/runs/{wildcards.model}_{wildcards.strategy}/seed{wildcards.seed}"
+    run = Target.from_wildcards(wildcards).run_dir
     inputs = {
         "train": f"{run}/train.json",
         "metrics": f"{run}/metrics.json",
@@ -90,28 +93,35 @@ def model_card_inputs(wildcards):
     return inputs
 
 
-def fine_tuning_start(model, seed):
-    """The feature-extraction run that fine-tuning starts from: the feature-extraction target, or with
-    training.feature_extraction.equal_budget (which lengthens that target) a run of its own."""
-    if config["training"]["feature_extraction"]["equal_budget"]:
-        return f"results/runs/{model}_fine_tuning/seed{seed}/start/feature_extraction"
-    return f"results/runs/{model}_feature_extraction/seed{seed}"
+def start_run(target):
+    """The run a continuing strategy (fine-tuning) starts from: the target of the strategy it
+    continues, or a run of its own where that target trains a stage of another length
+    (training.feature_extraction.equal_budget lengthens the feature-extraction target)."""
+    continued = strategies.get_strategy(target.strategy).continues
+    start = Target(target.model, continued, target.seed)
+    training = config["training"]
+    stage = strategies.get_strategy(continued).stage_settings
+    if stage(training) != stage(training, as_start=True):
+        return f"{target.run_dir}/start/{continued}"
+    return start.run_dir
 
 
 def training_inputs(wildcards):
-    """Feature extraction starts from the base's weights file; fine-tuning from a
-    feature-extraction run of the same base and seed; from scratch from random weights."""
+    """A new model starts from the base's weights file (none for a random base), a continuing
+    strategy from the run it continues."""
+    target = Target.from_wildcards(wildcards)
+    strategy = strategies.get_strategy(target.strategy)
     inputs = {"split": "results/data/split.csv", "dataset": "results/data/dataset"}
-    if wildcards.strategy == "feature_extraction":
-        inputs |= weights_input(wildcards.model)
-    elif wildcards.strategy == "fine_tuning":
-        start = fine_tuning_start(wildcards.model, wildcards.seed)
-        inputs |= {
+    if strategy.continues:
+        start = start_run(target)
+        return inputs | {
             "start_model": f"{start}/model.keras",
             "start_history": f"{start}/history.csv",
             "start_train": f"{start}/train.json",
         }
-    return inputs
+    if strategy.random_base:
+        return inputs
+    return inputs | weights_input(target.model)
 
 
 def pick(section, *keys):
@@ -137,48 +147,14 @@ def obtain_settings(reads_files):
     return config["obtain"] if reads_files else {}
 
 
-# The settings a training strategy does not read, so that changing one does not retrain it.
-# Every strategy reads its own stage only (with its epochs resolved, below). Fine-tuning continues
-# the feature-extraction model (its start_model input), which already holds the head (dense_units,
-# dropout) and the augmentation layer if augment_on put one there; a from-scratch base has no
-# pretrained weights and nothing to unfreeze. Any other key reaches every strategy: a key added
-# later re-runs too much until it is listed, never too little.
-NOT_READ_BY = {
-    "feature_extraction": {"training": set(), "model": {"unfreeze_layers"}},
-    "fine_tuning": {"training": {"dense_units", "dropout", "augment_on"}, "model": set()},
-    "from_scratch": {"training": set(), "model": {"weights", "unfreeze_layers"}},
-}
+def training_settings(wildcards):
+    """What the training job of one target reads (mribench.config.training_job_settings)."""
+    return training_job_settings(config, Target.from_wildcards(wildcards))
 
 
-def training_settings(wildcards, fine_tuning_start=False):
-    """What the training job of one model and strategy reads (train_target's `settings`); as params,
-    a change to any of them re-runs the job, and no other setting does.
-
-    The job's own stage comes with its epochs resolved (equal_budget, from_scratch.epochs: null);
-    a from-scratch job's base starts with random weights.
-    """
-    not_read = NOT_READ_BY[wildcards.strategy]
-    training = {
-        k: v
-        for k, v in config["training"].items()
-        if k not in TRAINING_STRATEGIES and k not in not_read["training"]
-    }
-    model = {k: v for k, v in config["model_settings"][wildcards.model].items() if k not in not_read["model"]}
-    if wildcards.strategy == "from_scratch":
-        model["weights"] = "none"
-    return {
-        "classes": config["dataset"]["classes"],
-        "image_size": config["image_size"],
-        "augmentation": config["augmentation"],
-        "training": training
-        | {wildcards.strategy: stage_settings(config["training"], wildcards.strategy, fine_tuning_start)},
-        "model": model,
-    }
-
-
-def fine_tuning_start_settings(wildcards):
-    """The settings of the feature-extraction run fine-tuning starts from under equal_budget."""
-    return training_settings(wildcards, fine_tuning_start=True)
+def start_run_settings(wildcards):
+    """The settings of the run a continuing strategy starts from, when it is a run of its own."""
+    return training_job_settings(config, Target.from_wildcards(wildcards), as_start=True)
 
 
 def baseline_inputs(wildcards):
@@ -190,30 +166,18 @@ def baseline_inputs(wildcards):
 
 
 def baseline_settings(wildcards):
-    """Exactly what a baseline job reads: the classes, and the image size the histogram is taken at."""
-    settings = {"classes": config["dataset"]["classes"]}
-    if wildcards.baseline == "intensity_histogram":
-        settings["image_size"] = config["image_size"]
-    return settings
+    return baseline_job_settings(config, wildcards.baseline)
 
 
 def stats_runs(predictions="predictions.csv"):
-    """(target, seed, predictions file) of every target, and on the internal test set of every
-    shortcut baseline, for the statistics across targets; `predictions` is the file's path in the run
-    folder (external/<set>/predictions.csv for an external test set, which the baselines do not score)."""
-    runs = [
-        [f"{model}_{strategy}", seed, f"results/runs/{model}_{strategy}/seed{seed}/{predictions}"]
-        for model in config["models"]
-        for strategy in config["strategies"]
-        for seed in config["seeds"]
-    ]
-    if predictions != "predictions.csv":
-        return runs
-    return runs + [
-        [f"baseline_{kind}", seed, f"results/runs/baseline_{kind}/seed{seed}/predictions.csv"]
-        for kind in config["baselines"]
-        for seed in config["seeds"]
-    ]
+    """(model, strategy, seed, predictions file) of every target, and on the internal test set of
+    every shortcut baseline, for the statistics across targets; `predictions` is the file's path in
+    the run folder (external/<set>/predictions.csv for an external test set, which the baselines do
+    not score)."""
+    runs = every_target()
+    if predictions == "predictions.csv":
+        runs += every_baseline()
+    return [[run.model, run.strategy, run.seed, f"{run.run_dir}/{predictions}"] for run in runs]
 
 
 def gradcam_galleries():

@@ -1,28 +1,28 @@
 rule evaluate:
     input:
-        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
-        history="results/runs/{model}_{strategy}/seed{seed}/history.csv",
+        model=f"{RUN_DIR}/model.keras",
+        history=f"{RUN_DIR}/history.csv",
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:
-        metrics="results/runs/{model}_{strategy}/seed{seed}/metrics.json",
-        predictions="results/runs/{model}_{strategy}/seed{seed}/predictions.csv",
+        metrics=f"{RUN_DIR}/metrics.json",
+        predictions=f"{RUN_DIR}/predictions.csv",
         confusion=report(
-            "results/runs/{model}_{strategy}/seed{seed}/confusion.png",
+            f"{RUN_DIR}/confusion.png",
             caption="captions/confusion.rst",
             category="Confusion matrices",
             labels={"model": "{model}", "strategy": "{strategy}", "seed": "{seed}"},
         ),
         curves=report(
-            "results/runs/{model}_{strategy}/seed{seed}/curves.png",
+            f"{RUN_DIR}/curves.png",
             caption="captions/curves.rst",
             category="Training curves",
             labels={"model": "{model}", "strategy": "{strategy}", "seed": "{seed}"},
         ),
     log:
-        "logs/evaluate/{model}_{strategy}_seed{seed}.log",
+        f"logs/evaluate/{JOB_NAME}.log",
     benchmark:
-        "benchmarks/evaluate/{model}_{strategy}_seed{seed}.tsv"
+        f"benchmarks/evaluate/{JOB_NAME}.tsv"
     conda:
         "../envs/training.yaml"
     threads: 4

@@ -1,15 +1,15 @@
 rule export:
     input:
-        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
+        model=f"{RUN_DIR}/model.keras",
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:
-        exports=directory("results/runs/{model}_{strategy}/seed{seed}/export"),
-        json="results/runs/{model}_{strategy}/seed{seed}/export.json",
+        exports=directory(f"{RUN_DIR}/export"),
+        json=f"{RUN_DIR}/export.json",
     log:
-        "logs/export/{model}_{strategy}_seed{seed}.log",
+        f"logs/export/{JOB_NAME}.log",
     benchmark:
-        "benchmarks/export/{model}_{strategy}_seed{seed}.tsv"
+        f"benchmarks/export/{JOB_NAME}.tsv"
     conda:
         "../envs/training.yaml"
     threads: 2

@@ -48,16 +48,16 @@ rule audit_external_set:
 
 rule evaluate_external:
     input:
-        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
+        model=f"{RUN_DIR}/model.keras",
         audit="results/external/{external_set}/audit.csv",
         dataset="results/external/{external_set}/dataset",
     output:
-        metrics="results/runs/{model}_{strategy}/seed{seed}/external/{external_set}/metrics.json",
-        predictions="results/runs/{model}_{strategy}/seed{seed}/external/{external_set}/predictions.csv",
+        metrics=f"{RUN_DIR}/external/{{external_set}}/metrics.json",
+        predictions=f"{RUN_DIR}/external/{{external_set}}/predictions.csv",
     log:
-        "logs/evaluate_external/{model}_{strategy}_seed{seed}_{external_set}.log",
+        f"logs/evaluate_external/{JOB_NAME}_{{external_set}}.log",
     benchmark:
-        "benchmarks/evaluate_external/{model}_{strategy}_seed{seed}_{external_set}.tsv"
+        f"benchmarks/evaluate_external/{JOB_NAME}_{{external_set}}.tsv"
     conda:
         "../envs/training.yaml"
     threads: 4

@@ -1,21 +1,21 @@
 rule gradcam:
     input:
-        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
-        predictions="results/runs/{model}_{strategy}/seed{seed}/predictions.csv",
+        model=f"{RUN_DIR}/model.keras",
+        predictions=f"{RUN_DIR}/predictions.csv",
         dataset="results/data/dataset",
     output:
         gallery=report(
-            "results/runs/{model}_{strategy}/seed{seed}/gradcam/gallery.png",
+            f"{RUN_DIR}/gradcam/gallery.png",
             caption="captions/gradcam.rst",
             category="Grad-CAM",
             labels={"model": "{model}", "strategy": "{strategy}", "seed": "{seed}"},
         ),
-        selection="results/runs/{model}_{strategy}/seed{seed}/gradcam/selection.csv",
-        settings="results/runs/{model}_{strategy}/seed{seed}/gradcam/gradcam.json",
+        selection=f"{RUN_DIR}/gradcam/selection.csv",
+        settings=f"{RUN_DIR}/gradcam/gradcam.json",
     log:
-        "logs/gradcam/{model}_{strategy}_seed{seed}.log",
+        f"logs/gradcam/{JOB_NAME}.log",
     benchmark:
-        "benchmarks/gradcam/{model}_{strategy}_seed{seed}.tsv"
+        f"benchmarks/gradcam/{JOB_NAME}.tsv"
     conda:
         "../envs/training.yaml"
     threads: 2

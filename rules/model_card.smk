@@ -2,11 +2,11 @@ rule model_card:
     input:
         unpack(model_card_inputs),
     output:
-        "results/runs/{model}_{strategy}/seed{seed}/MODEL_CARD.md",
+        f"{RUN_DIR}/MODEL_CARD.md",
     log:
-        "logs/model_card/{model}_{strategy}_seed{seed}.log",
+        f"logs/model_card/{JOB_NAME}.log",
     benchmark:
-        "benchmarks/model_card/{model}_{strategy}_seed{seed}.tsv"
+        f"benchmarks/model_card/{JOB_NAME}.tsv"
     conda:
         "../envs/report.yaml"
     params:

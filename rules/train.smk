@@ -2,14 +2,14 @@ rule train:
     input:
         unpack(training_inputs),
     output:
-        model="results/runs/{model}_{strategy}/seed{seed}/model.keras",
-        history="results/runs/{model}_{strategy}/seed{seed}/history.csv",
-        train="results/runs/{model}_{strategy}/seed{seed}/train.json",
-        tensorboard=directory("results/runs/{model}_{strategy}/seed{seed}/tensorboard"),
+        model=f"{RUN_DIR}/model.keras",
+        history=f"{RUN_DIR}/history.csv",
+        train=f"{RUN_DIR}/train.json",
+        tensorboard=directory(f"{RUN_DIR}/tensorboard"),
     log:
-        "logs/train/{model}_{strategy}_seed{seed}.log",
+        f"logs/train/{JOB_NAME}.log",
     benchmark:
-        "benchmarks/train/{model}_{strategy}_seed{seed}.tsv"
+        f"benchmarks/train/{JOB_NAME}.tsv"
     conda:
         "../envs/training.yaml"
     threads: 8
@@ -24,7 +24,7 @@ rule train:
 
 
 # With training.feature_extraction.equal_budget the feature-extraction target trains longer, so
-# fine-tuning starts from a feature-extraction run of the usual length, kept beside it.
+# fine-tuning starts from a feature-extraction run of the usual length, kept beside it (start_run).
 use rule train as train_fine_tuning_start with:
     output:
         model="results/runs/{model}_fine_tuning/seed{seed}/start/{strategy}/model.keras",
@@ -38,4 +38,4 @@ use rule train as train_fine_tuning_start with:
     wildcard_constraints:
         strategy="feature_extraction",
     params:
-        settings=fine_tuning_start_settings,
+        settings=start_run_settings,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.audit import write_audit  # noqa: E402
+from mribench.audit import write_audit
 
 write_audit(
     snakemake.input.dataset,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.external import write_external_audit  # noqa: E402
+from mribench.external import write_external_audit
 
 write_external_audit(
     snakemake.input.dataset,

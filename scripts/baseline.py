@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.baselines import train_baseline  # noqa: E402
+from mribench.baselines import train_baseline
 
 train_baseline(
     kind=snakemake.wildcards.baseline,

@@ -1,20 +1,13 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake, snakemake.params.backend)
 
-from mribench import backend  # noqa: E402
-
-backend.select(snakemake.params.backend)  # before Keras is imported
-
-from mribench.evaluation import evaluate_external  # noqa: E402
+from mribench.evaluation import evaluate_external
+from mribench.targets import Target
 
 evaluate_external(
+    target=Target.from_wildcards(snakemake.wildcards),
     model_path=snakemake.input.model,
-    expected={
-        "model": snakemake.wildcards.model,
-        "strategy": snakemake.wildcards.strategy,
-        "seed": int(snakemake.wildcards.seed),
-    },
     audit_csv=snakemake.input.audit,
     dataset_dir=snakemake.input.dataset,
     classes=snakemake.params.classes,

@@ -1,21 +1,14 @@
-from mribench.logs import send_output_to
-
-send_output_to(snakemake.log[0])
-
-from mribench import backend  # noqa: E402
+from mribench.jobs import start_job
 
 # SavedModel and TFLite are TensorFlow's formats: TensorFlow's backend wherever it is installed
-backend.select("tensorflow" if backend.tensorflow_available() else snakemake.params.backend)
+start_job(snakemake, snakemake.params.backend, prefer_tensorflow=True)
 
-from mribench.export import export_target  # noqa: E402
+from mribench.export import export_target
+from mribench.targets import Target
 
 export_target(
+    target=Target.from_wildcards(snakemake.wildcards),
     model_path=snakemake.input.model,
-    expected={
-        "model": snakemake.wildcards.model,
-        "strategy": snakemake.wildcards.strategy,
-        "seed": int(snakemake.wildcards.seed),
-    },
     split_csv=snakemake.input.split,
     dataset_dir=snakemake.input.dataset,
     formats=snakemake.params.formats,

@@ -1,7 +1,7 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.weights import fetch_imagenet_weights  # noqa: E402
+from mribench.weights import fetch_imagenet_weights
 
 fetch_imagenet_weights(snakemake.params.model, snakemake.params.image_size, snakemake.output[0])

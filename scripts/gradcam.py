@@ -1,22 +1,15 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake, snakemake.params.backend)
 
-from mribench import backend  # noqa: E402
+from pathlib import Path
 
-backend.select(snakemake.params.backend)  # before Keras is imported
-
-from pathlib import Path  # noqa: E402
-
-from mribench.gradcam import write_gradcam  # noqa: E402
+from mribench.gradcam import write_gradcam
+from mribench.targets import Target
 
 write_gradcam(
+    target=Target.from_wildcards(snakemake.wildcards),
     model_path=snakemake.input.model,
-    expected={
-        "model": snakemake.wildcards.model,
-        "strategy": snakemake.wildcards.strategy,
-        "seed": int(snakemake.wildcards.seed),
-    },
     predictions_csv=snakemake.input.predictions,
     dataset_dir=snakemake.input.dataset,
     classes=snakemake.params.classes,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.model_card import write_model_card  # noqa: E402
+from mribench.model_card import write_model_card
 
 write_model_card(
     train_json=snakemake.input.train,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-console = send_output_to(snakemake.log[0])
+console = start_job(snakemake)
 
-from mribench.sources import write_dataset  # noqa: E402
+from mribench.sources import write_dataset
 
 write_dataset(
     snakemake.output.dataset,

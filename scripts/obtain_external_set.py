@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-console = send_output_to(snakemake.log[0])
+console = start_job(snakemake)
 
-from mribench.external import obtain_external_set  # noqa: E402
+from mribench.external import obtain_external_set
 
 obtain_external_set(
     snakemake.output.dataset,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.report import write_report  # noqa: E402
+from mribench.report import write_report
 
 write_report(
     run_dirs=snakemake.params.run_dirs,

@@ -1,8 +1,8 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from mribench.split import write_split  # noqa: E402
+from mribench.split import write_split
 
 write_split(
     snakemake.input[0],

@@ -1,10 +1,10 @@
-from mribench.logs import send_output_to
+from mribench.jobs import start_job
 
-send_output_to(snakemake.log[0])
+start_job(snakemake)
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from mribench.stats import write_statistics  # noqa: E402
+from mribench.stats import write_statistics
 
 write_statistics(
     runs=snakemake.params.runs,

@@ -61,6 +61,22 @@ def planned_jobs(result):
     return {rule: int(count) for rule, count in (line.split() for line in table) if rule != "total"}
 
 
+def training_settings(target, classes, training=(), image_size=32):
+    """What the workflow's training job of `target` would read (config.training_job_settings) from
+    config.yaml with `training` merged into its training section, on the tests' backend, every base
+    with random weights."""
+    from snakemake.utils import update_config
+
+    from mribench.config import training_job_settings
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config["training"], {"backend": BACKEND, **dict(training)})
+    config["dataset"]["classes"], config["image_size"] = list(classes), image_size
+    for settings in config["model_settings"].values():
+        settings["weights"] = "none"
+    return training_job_settings(config, target)
+
+
 def write_yaml(path, data):
     path.write_text(yaml.safe_dump(data))
     return path
@@ -126,7 +142,8 @@ def trained_model(tmp_path_factory):
     from mribench.audit import write_audit
     from mribench.phantoms import KNOWN_CLASSES, generate_dataset
     from mribench.split import write_split
-    from mribench.training import train_target
+    from mribench.targets import Target
+    from mribench.training import TrainingJob, TrainingOutputs, train_target
 
     root = tmp_path_factory.mktemp("trained_model")
     generate_dataset(
@@ -134,26 +151,15 @@ def trained_model(tmp_path_factory):
     )
     write_audit(root / "dataset", root / "audit.json", root / "audit.csv", list(KNOWN_CLASSES), "error", 4, 1)
     write_split(root / "audit.csv", root / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    settings = {
-        "classes": list(KNOWN_CLASSES),
-        "image_size": 32,
-        "augmentation": config["augmentation"],
-        "training": config["training"]
-        | {
-            "backend": BACKEND,
-            "batch_size": 8,
-            "dense_units": 16,
-            "feature_extraction": config["training"]["feature_extraction"]
-            | {"epochs": 3, "learning_rate": 1e-3},
-        },
-        "model": {"weights": "none", "unfreeze_layers": 4},
-    }
+    target = Target("vgg16", "feature_extraction", 42)
+    tiny = {"batch_size": 8, "dense_units": 16, "feature_extraction": {"epochs": 3, "learning_rate": 1e-3}}
+    settings = training_settings(target, KNOWN_CLASSES, tiny)
     (root / "settings.json").write_text(json.dumps(settings))
     run = root / "run"
     run.mkdir()
     train_target(
-        "feature_extraction", "vgg16", 42, settings, root / "split.csv", root / "dataset",
-        run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard", threads=2,
-    )  # fmt: skip
+        TrainingJob(target, settings, root / "split.csv", root / "dataset"),
+        TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
+        threads=2,
+    )
     return root

@@ -9,9 +9,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKEND, REPO
+from conftest import BACKEND, REPO, training_settings
 
 from mribench import backend
+from mribench.phantoms import KNOWN_CLASSES
+from mribench.targets import Target
 
 OTHER_BACKEND = {"tensorflow": "jax", "jax": "tensorflow"}[BACKEND]
 # Runs Python as on a GPU machine that has JAX but no TensorFlow: `import tensorflow` fails.
@@ -72,11 +74,12 @@ def test_training_stops_when_nvidia_smi_lists_a_gpu_the_backend_cannot_use(tmp_p
     code = f"""
 from mribench import backend
 backend.select({BACKEND!r})
-from mribench.training import train_target
+from mribench.targets import Target
+from mribench.training import TrainingJob, TrainingOutputs, train_target
 training = {{"deterministic": True, "mixed_precision": False}}
 settings = {{"training": training, "classes": ["a"], "image_size": 32}}
-train_target("feature_extraction", "vgg16", 42, settings, "no-split.csv", "no-dataset", "m.keras", "h.csv",
-             "t.json", "tb", threads=1)
+job = TrainingJob(Target("vgg16", "feature_extraction", 42), settings, "no-split.csv", "no-dataset")
+train_target(job, TrainingOutputs("m.keras", "h.csv", "t.json", "tb"), threads=1)
 """
     env = fake_nvidia_smi(tmp_path)
     refused = run_python(code, env=env, check=False)
@@ -114,19 +117,23 @@ from mribench import backend
 backend.select("jax")
 assert not backend.tensorflow_available()
 from mribench.export import export_target
-from mribench.training import train_target
+from mribench.targets import Target
+from mribench.training import StartRun, TrainingJob, TrainingOutputs, train_target
 out = Path({str(out)!r}); out.mkdir()
-train_target("fine_tuning", "vgg16", 42, json.loads(Path({str(tmp_path / "settings.json")!r}).read_text()),
-             {str(trained_model / "split.csv")!r}, {str(trained_model / "dataset")!r}, out / "model.keras",
-             out / "history.csv", out / "train.json", out / "tensorboard", threads=2,
-             start={{"model": {str(run / "model.keras")!r}, "history": {str(run / "history.csv")!r},
-                     "train": {str(run / "train.json")!r}}})
-export_target(out / "model.keras", {{"model": "vgg16", "strategy": "fine_tuning", "seed": 42}},
-              {str(trained_model / "split.csv")!r}, {str(trained_model / "dataset")!r},
-              ["saved_model", "tflite"], 5, 2, out / "export", out / "export.json")
+target = Target("vgg16", "fine_tuning", 42)
+job = TrainingJob(
+    target, json.loads(Path({str(tmp_path / "settings.json")!r}).read_text()),
+    {str(trained_model / "split.csv")!r}, {str(trained_model / "dataset")!r},
+    start=StartRun({str(run / "model.keras")!r}, {str(run / "history.csv")!r}, {str(run / "train.json")!r}),
+)
+train_target(job, TrainingOutputs(out / "model.keras", out / "history.csv", out / "train.json",
+             out / "tensorboard"), threads=2)
+export_target(target, out / "model.keras", {str(trained_model / "split.csv")!r},
+              {str(trained_model / "dataset")!r}, ["saved_model", "tflite"], 5, 2, out / "export",
+              out / "export.json")
 """
-    settings = json.loads((trained_model / "settings.json").read_text())
-    settings["training"] |= {"backend": "jax", "fine_tuning": {"epochs": 1, "learning_rate": 1e-4}}
+    fine_tuning = {"backend": "jax", "batch_size": 8, "fine_tuning": {"epochs": 1, "learning_rate": 1e-4}}
+    settings = training_settings(Target("vgg16", "fine_tuning", 42), KNOWN_CLASSES, fine_tuning)
     (tmp_path / "settings.json").write_text(json.dumps(settings))
     result = run_python(code)
     assert "TensorBoard logs skipped" in result.stdout and "TensorFlow is not installed" in result.stdout

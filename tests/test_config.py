@@ -39,7 +39,17 @@ def test_default_config_is_valid():
     "changes, expected",
     [
         ({"models": ["vgg16", "alexnet"]}, ["`models`", "unknown model 'alexnet'", "registry.py"]),
-        ({"strategies": ["fine_tuning", "linear_probe"]}, ["`strategies.1`", "'linear_probe' is not one of"]),
+        (
+            {"strategies": ["fine_tuning", "linear_probe"]},
+            [
+                "`strategies`",
+                "unknown strategy 'linear_probe'",
+                "known strategies: fine_tuning",
+                "`plugins:`",
+            ],
+        ),
+        ({"models": ["my_net"]}, ["`models`", "'my_net' is not a model name", "letters and digits"]),
+        ({"plugins": ["nowhere/strategy.py"]}, ["`plugins`", "'nowhere/strategy.py' is not a file"]),
         ({"models": []}, ["`models`", "should be non-empty"]),
         ({"dataset.val_fraction": 0}, ["`dataset.val_fraction`", "less than or equal to the minimum of 0"]),
         (

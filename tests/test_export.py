@@ -7,15 +7,16 @@ from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
 from mribench.config import ConfigError, validate_config
 from mribench.export import export_target, tflite_runner
 from mribench.images import load_images
+from mribench.targets import Target
 
-TARGET = {"model": "vgg16", "strategy": "feature_extraction", "seed": 42}
+TARGET = Target("vgg16", "feature_extraction", 42)
 
 
 @pytest.fixture(scope="module")
 def exported(trained_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("export")
     export_target(
-        trained_model / "run" / "model.keras", TARGET, trained_model / "split.csv", trained_model / "dataset",
+        TARGET, trained_model / "run" / "model.keras", trained_model / "split.csv", trained_model / "dataset",
         formats=["saved_model", "tflite"], latency_runs=5, threads=2,
         out_dir=out / "export", out_json=out / "export.json",
     )  # fmt: skip
@@ -80,7 +81,7 @@ def test_unknown_export_format_is_refused():
 def test_model_card_describes_the_run(tiny_run):
     card = (tiny_run / "results/runs/vgg16_fine_tuning/seed42/MODEL_CARD.md").read_text()
     metrics = read_json(tiny_run / "results/runs/vgg16_fine_tuning/seed42/metrics.json")["test"]
-    assert card.startswith("# Model card: vgg16 · fine tuning · seed 42")
+    assert card.startswith("# Model card: vgg16 · fine-tuning · seed 42")
     assert "not a medical device" in card and "## Not intended use" in card
     assert "Synthetic phantom slices" in card
     assert f"accuracy {metrics['accuracy']:.4f}" in card

@@ -18,6 +18,7 @@ from mribench.external import audit_external_set, obtain_external_set
 from mribench.phantoms import KNOWN_CLASSES, Scanner, generate_dataset, generate_test_set, render_phantom
 from mribench.report import external_sections, render
 from mribench.sources import DatasetError
+from mribench.targets import Target
 
 CLASSES = list(KNOWN_CLASSES)
 SHIFTED = {"contrast_gamma": 0.7, "noise_factor": 1.8, "resolution_factor": 0.5}
@@ -202,7 +203,7 @@ def test_a_target_is_scored_on_a_class_subset(trained_model, tmp_path):
     files, _ = audit_external_set(tmp_path / "set", "other", set_classes, root / "audit.csv", "error", 4)
     files.to_csv(tmp_path / "audit.csv", index=False)
     evaluate_external(
-        root / "run" / "model.keras", {"model": "vgg16", "strategy": "feature_extraction", "seed": 42},
+        Target("vgg16", "feature_extraction", 42), root / "run" / "model.keras",
         tmp_path / "audit.csv", tmp_path / "set", CLASSES, set_classes, 8, 2,
         tmp_path / "metrics.json", tmp_path / "predictions.csv",
     )  # fmt: skip

@@ -22,6 +22,7 @@ from mribench.evaluation import evaluate_target
 from mribench.model import ModelMetadataError, build_model, save_model
 from mribench.sources import DatasetError, obtain_dataset
 from mribench.split import split_dataset
+from mribench.targets import Target
 
 # Epochs long enough to kill a job between two of them; patiences short enough that EarlyStopping
 # and ReduceLROnPlateau act during the run, so their restored state matters.
@@ -236,8 +237,8 @@ def test_evaluation_refuses_a_model_from_another_run(tmp_path, small_model):
         match=r"model.keras does not belong here: model is 'mobilenetv2', expected 'vgg16'",
     ):
         evaluate_target(
+            Target("vgg16", "feature_extraction", 42),
             run / "model.keras",
-            {"model": "vgg16", "strategy": "feature_extraction", "seed": 42},
             history_csv=None,
             split_csv=None,
             dataset_dir=None,

@@ -251,6 +251,11 @@ REBUILDS = {
     f"external_test_sets.{EXTERNAL_SET}.demo.contrast_gamma": Rebuild(0.9, EXTERNAL, "the set's scanner"),
     f"external_test_sets.{EXTERNAL_SET}.demo.noise_factor": Rebuild(1.2, EXTERNAL, "the set's scanner"),
     f"external_test_sets.{EXTERNAL_SET}.demo.resolution_factor": Rebuild(0.75, EXTERNAL, "the set's scanner"),
+    "plugins": Rebuild(
+        [str(REPO / "tests" / "plugins" / "linear_probe.py")],
+        REPORT,
+        "a plugin registers strategies; none trains until `strategies` names it",
+    ),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

@@ -10,6 +10,8 @@ from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
 from mribench import stats
+from mribench.strategies import get_strategy
+from mribench.targets import Target
 
 CLASSES = ["a", "b", "c"]
 
@@ -113,24 +115,29 @@ def test_roc_auc_per_class():
 
 
 def test_strategy_sentences():
-    assert stats.strategy_sentence("vgg16", 14.04, 0.0002) == (
+    fine_tuning, extraction = get_strategy("fine_tuning"), get_strategy("feature_extraction")
+    assert stats.strategy_sentence("vgg16", 14.04, 0.0002, fine_tuning, extraction) == (
         "fine-tuning beats feature extraction for VGG16: +14.0 points, p < 0.001"
     )
-    assert stats.strategy_sentence("mobilenetv2", -3.0, 0.012) == (
+    assert stats.strategy_sentence("mobilenetv2", -3.0, 0.012, fine_tuning, extraction) == (
         "feature extraction beats fine-tuning for MobileNetV2: +3.0 points, p = 0.012"
     )
-    assert stats.strategy_sentence("resnet50v2", 1.2, 0.41).startswith("no significant difference")
+    assert stats.strategy_sentence("resnet50v2", 1.2, 0.41, fine_tuning, extraction).startswith(
+        "no significant difference"
+    )
 
 
 def test_strategy_comparisons_cover_every_two_strategies_of_a_base_but_not_the_baselines():
-    targets = ["vgg16_feature_extraction", "vgg16_fine_tuning", "vgg16_from_scratch"]
-    targets += ["baseline_file_metadata", "baseline_intensity_histogram"]
+    targets = [Target("vgg16", s, 42) for s in ("feature_extraction", "fine_tuning", "from_scratch")]
+    targets += [Target("baseline", kind, 42) for kind in ("file_metadata", "intensity_histogram")]
+    names = sorted(target.name for target in targets)
     tests = [
         {"seed": 42, "a": a, "b": b, "difference_points": 10.0, "p_holm": 0.001}
-        for i, a in enumerate(sorted(targets))
-        for b in sorted(targets)[i + 1 :]
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
     ]
-    sentences = {(c["first"], c["second"]): c for c in stats.strategy_comparisons(tests)}
+    by_name = {target.name: target for target in targets}
+    sentences = {(c["first"], c["second"]): c for c in stats.strategy_comparisons(tests, by_name)}
     assert set(sentences) == {
         ("fine_tuning", "feature_extraction"),
         ("feature_extraction", "from_scratch"),
@@ -170,13 +177,20 @@ def test_write_statistics_compares_strategies_of_each_model(tmp_path):
 
     runs = [
         [
-            "vgg16_feature_extraction",
+            "vgg16",
+            "feature_extraction",
             42,
             write_predictions(tmp_path / "fe.csv", y_true, probabilities(0.5), files),
         ],
-        ["vgg16_fine_tuning", 42, write_predictions(tmp_path / "ft.csv", y_true, probabilities(0.97), files)],
         [
-            "mobilenetv2_fine_tuning",
+            "vgg16",
+            "fine_tuning",
+            42,
+            write_predictions(tmp_path / "ft.csv", y_true, probabilities(0.97), files),
+        ],
+        [
+            "mobilenetv2",
+            "fine_tuning",
             42,
             write_predictions(tmp_path / "m.csv", y_true, probabilities(0.9), files),
         ],
@@ -199,8 +213,13 @@ def test_write_statistics_refuses_targets_on_different_test_images(tmp_path):
     y_true = np.array([0, 1, 2])
     p = np.eye(3)
     runs = [
-        ["vgg16_feature_extraction", 42, write_predictions(tmp_path / "a.csv", y_true, p, ["x", "y", "z"])],
-        ["vgg16_fine_tuning", 42, write_predictions(tmp_path / "b.csv", y_true, p, ["x", "y", "w"])],
+        [
+            "vgg16",
+            "feature_extraction",
+            42,
+            write_predictions(tmp_path / "a.csv", y_true, p, ["x", "y", "z"]),
+        ],
+        ["vgg16", "fine_tuning", 42, write_predictions(tmp_path / "b.csv", y_true, p, ["x", "y", "w"])],
     ]
     with pytest.raises(ValueError, match="b.csv is not on the same test images"):
         stats.write_statistics(runs, CLASSES, resamples=1000, seed=0, out_dir=tmp_path / "stats")

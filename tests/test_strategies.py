@@ -1,17 +1,22 @@
 """The from-scratch control and equal epoch budgets: how the model is built, how many epochs each
 target gets, and which jobs the workflow plans for them."""
 
+import dataclasses
+
 import keras
 import numpy as np
+import pandas as pd
+import pytest
 import yaml
-from conftest import REPO, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import REPO, TINY, planned_jobs, read_json, run_snakemake, training_settings, write_yaml
 
 from mribench.audit import write_audit
-from mribench.config import TRAINING_STRATEGIES, epoch_budget, stage_settings
 from mribench.model import build_model, read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 from mribench.split import write_split
-from mribench.training import train_target
+from mribench.strategies import epoch_budget, get_strategy
+from mribench.targets import Target
+from mribench.training import TrainingJob, TrainingOutputs, train_target
 
 DEFAULT_TRAINING = yaml.safe_load((REPO / "config.yaml").read_text())["training"]
 
@@ -51,6 +56,10 @@ def test_from_scratch_trains_every_layer_with_batch_norm_in_training_mode():
         assert all(changed) if updated else not any(changed)
 
 
+def stage_settings(training, strategy, as_start=False):
+    return get_strategy(strategy).stage_settings(training, as_start)
+
+
 def test_epochs_of_each_strategy():
     training = DEFAULT_TRAINING
     assert stage_settings(training, "from_scratch")["epochs"] == 20  # null: 10 + 10
@@ -67,7 +76,7 @@ def test_epochs_of_each_strategy():
 
     equal = training | {"feature_extraction": training["feature_extraction"] | {"equal_budget": True}}
     assert stage_settings(equal, "feature_extraction")["epochs"] == 20
-    assert stage_settings(equal, "feature_extraction", fine_tuning_start=True)["epochs"] == 10
+    assert stage_settings(equal, "feature_extraction", as_start=True)["epochs"] == 10
     assert [epoch_budget(equal, s) for s in ("feature_extraction", "fine_tuning")] == [20, 20]
 
 
@@ -101,27 +110,22 @@ def test_from_scratch_training_run(tmp_path):
     write_split(
         tmp_path / "audit.csv", tmp_path / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep"
     )
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    training = config["training"] | {
+    tiny = {
         "batch_size": 8,
         "dense_units": 16,
-        "feature_extraction": config["training"]["feature_extraction"] | {"epochs": 1},
-        "fine_tuning": config["training"]["fine_tuning"] | {"epochs": 1},
+        "feature_extraction": {"epochs": 1},
+        "fine_tuning": {"epochs": 1},
     }
-    general = {key: value for key, value in training.items() if key not in TRAINING_STRATEGIES}
-    settings = {
-        "classes": classes,
-        "image_size": 32,
-        "augmentation": config["augmentation"],
-        "training": general | {"from_scratch": stage_settings(training, "from_scratch")},
-        "model": {"weights": "none"},
-    }
+    target = Target("mobilenetv2", "from_scratch", 42)
     run = tmp_path / "run"
     run.mkdir()
     train_target(
-        "from_scratch", "mobilenetv2", 42, settings, tmp_path / "split.csv", tmp_path / "dataset",
-        run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard", threads=2,
-    )  # fmt: skip
+        TrainingJob(
+            target, training_settings(target, classes, tiny), tmp_path / "split.csv", tmp_path / "dataset"
+        ),
+        TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
+        threads=2,
+    )
     train = read_json(run / "train.json")
     assert train["weights"] == "none" and train["strategy"] == "from_scratch"
     assert [(s["stage"], s["epochs_run"]) for s in train["stages"]] == [("from_scratch", 2)]  # 1 + 1
@@ -131,3 +135,53 @@ def test_from_scratch_training_run(tmp_path):
     # trained in training mode: the base's BatchNormalization statistics moved from their initial zeros
     assert all(np.abs(mean).max() > 0 for mean in batch_norm_means(model))
     assert read_metadata(run / "model.keras")["strategy"] == "from_scratch"
+
+
+LINEAR_PROBE = REPO / "tests" / "plugins" / "linear_probe.py"
+
+
+def test_registering_a_strategy_refuses_a_taken_or_unusable_name():
+    from mribench import strategies
+
+    taken = get_strategy("fine_tuning")
+    with pytest.raises(strategies.StrategyError, match="'fine_tuning' is registered already"):
+        strategies.register(taken)
+    for name in ("Linear", "linear-probe", "linear probe"):
+        with pytest.raises(strategies.StrategyError, match="lower-case letters, digits and underscores"):
+            strategies.register(dataclasses.replace(taken, name=name))
+    assert "Linear" not in strategies.STRATEGIES
+
+
+@pytest.mark.slow
+def test_a_strategy_a_plugin_registers_runs_through_the_whole_workflow(tmp_path):
+    """The toy linear probe (tests/plugins/linear_probe.py) is declared in its own file only: the
+    workflow plans, trains, evaluates, explains, compares, draws, reports and describes it."""
+    toy = write_yaml(
+        tmp_path / "toy.yaml",
+        {
+            "plugins": [str(LINEAR_PROBE)],
+            "models": ["vgg16"],
+            "strategies": ["feature_extraction", "linear_probe"],
+        },
+    )
+    run_snakemake(tmp_path, configfiles=(TINY, toy))
+    probe = Target("vgg16", "linear_probe", 42)
+    model = keras.models.load_model(tmp_path / probe.run_dir / "model.keras", safe_mode=True)
+    assert [layer.name for layer in model.layers][-2:] == ["pool", "predictions"]  # no hidden layer
+    train = read_json(tmp_path / probe.run_dir / "train.json")
+    assert [stage["stage"] for stage in train["stages"]] == ["linear_probe"]
+    assert train["stages"][0]["learning_rate"] == 1.0e-3  # the tiny profile's feature extraction's
+    summary = pd.read_csv(tmp_path / "results/summary.csv")
+    assert set(summary.strategy) == {
+        "feature_extraction",
+        "linear_probe",
+        "file_metadata",
+        "intensity_histogram",
+    }
+    [comparison] = read_json(tmp_path / "results/stats/stats.json")["strategy_comparisons"]
+    assert (comparison["first"], comparison["second"]) == ("feature_extraction", "linear_probe")
+    assert "linear probing" in comparison["sentence"]
+    assert (tmp_path / probe.run_dir / "gradcam/gallery.png").stat().st_size > 0
+    assert "linear probing" in (tmp_path / "results/report.html").read_text()
+    card = (tmp_path / probe.run_dir / "MODEL_CARD.md").read_text()
+    assert card.startswith("# Model card: vgg16 · linear probing · seed 42")

@@ -5,7 +5,7 @@ from conftest import TINY, read_json, run_snakemake, write_yaml
 
 from mribench import pipeline
 from mribench.model import build_model, save_model
-from mribench.training import WORKFLOWS, fit_on_cached_features, head_model
+from mribench.training import AUGMENTATION_PLACES, fit_on_cached_features, head_model
 
 
 @pytest.mark.backends
@@ -55,9 +55,9 @@ def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
     run_snakemake(tmp_path, configfiles=(TINY, overlay))
     run = tmp_path / "results/runs/mobilenetv2_feature_extraction/seed42"
     train = read_json(run / "train.json")
-    assert train["workflow"] == WORKFLOWS["cached_features"]
+    assert train["workflow"] == AUGMENTATION_PLACES["cached_features"]
     assert train["jit_compile"] is False and train["mixed_precision"] == "float32"
     assert train["backend"]["name"] == "tensorflow"
-    assert WORKFLOWS["cached_features"] in (tmp_path / "results/report.html").read_text()
+    assert AUGMENTATION_PLACES["cached_features"] in (tmp_path / "results/report.html").read_text()
     assert read_json(run / "metrics.json")["test"]["n_images"] > 0
     assert not list(run.glob(".images-*"))

@@ -31,8 +31,8 @@ from sklearn.preprocessing import OneHotEncoder
 import mribench
 from mribench import images, plots, provenance, split
 from mribench.evaluation import write_test_results
+from mribench.targets import BASELINE_MODEL
 
-BASELINE_MODEL = "baseline"
 BASELINES = {
     "file_metadata": "file metadata only (width, height, aspect, file bytes, bytes per pixel, format, "
     "colour mode), no pixels",

@@ -123,7 +123,8 @@ def predict(args):
     from mribench import backend
 
     backend.select(args.backend)
-    from mribench.prediction import Skipped, find_images, load_trained_model, predict_files
+    from mribench.model import load_checked_model
+    from mribench.prediction import Skipped, find_images, predict_files
 
     try:
         files, left_out = find_images(args.images, args.follow_links_out)
@@ -132,7 +133,7 @@ def predict(args):
     if not files and not left_out:
         return fail(f"no files found in {', '.join(args.images)}")
     try:
-        model, metadata = load_trained_model(args.model)
+        model, metadata = load_checked_model(args.model)
     except Exception as error:  # whatever the loader refuses with: one line, the traceback on request
         if args.verbose:
             traceback.print_exc()

@@ -11,7 +11,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from mribench import registry
+from mribench import registry, strategies
+from mribench.targets import MODEL_NAME
 
 
 class ConfigError(ValueError):
@@ -37,7 +38,7 @@ def validate_config(config, schema_path):
         for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if not problems:
-        problems = _semantic_problems(config)
+        problems = _plugin_problems(config["plugins"]) or _semantic_problems(config)
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -76,9 +77,30 @@ def _source_problem(key, path):
     return None
 
 
+def _plugin_problems(paths):
+    """Plugins register strategies and bases: imported before the checks that look them up."""
+    try:
+        strategies.load_plugins(paths)
+    except strategies.StrategyError as error:
+        return [str(error)]
+    return []
+
+
 def _semantic_problems(config):
-    problems = []
+    problems = [
+        f"config key `strategies`: unknown strategy {name!r}; known strategies: "
+        f"{', '.join(strategies.STRATEGIES)} (add one with mribench.strategies.register in a file "
+        "listed under `plugins:`)"
+        for name in config["strategies"]
+        if name not in strategies.STRATEGIES
+    ]
     for name in config["models"]:
+        if not MODEL_NAME.match(name):
+            problems.append(
+                f"config key `models`: {name!r} is not a model name: use lower-case letters and digits only, "
+                "so that target names (<model>_<strategy>) parse unambiguously"
+            )
+            continue
         if name not in registry.BASES:
             problems.append(
                 f"config key `models`: unknown model {name!r}; known models: "
@@ -101,7 +123,7 @@ def _semantic_problems(config):
                 "nor an existing weights file; give the path of a .weights.h5 or .h5 file"
             )
         n_layers = registry.BASES[name].n_layers
-        if "fine_tuning" in config["strategies"] and settings["unfreeze_layers"] > n_layers:
+        if _reads(config, "unfreeze_layers") and settings["unfreeze_layers"] > n_layers:
             problems.append(
                 f"config key `model_settings.{name}.unfreeze_layers`: {settings['unfreeze_layers']} "
                 f"exceeds the {n_layers} layers of {name}'s base; give at most {n_layers}"
@@ -115,6 +137,15 @@ def _semantic_problems(config):
     for name, test_set in config["external_test_sets"].items():
         problems += _external_set_problems(name, test_set, dataset["classes"])
     return problems
+
+
+def _reads(config, model_key):
+    """Whether a configured strategy reads `model_settings.<model>.<model_key>`."""
+    return any(
+        model_key not in strategies.get_strategy(name).ignores_model
+        for name in config["strategies"]
+        if name in strategies.STRATEGIES
+    )
 
 
 def _external_set_problems(name, test_set, classes):
@@ -132,33 +163,41 @@ def _external_set_problems(name, test_set, classes):
     return problems
 
 
-TRAINING_STRATEGIES = ("feature_extraction", "fine_tuning", "from_scratch")
+def training_job_settings(config, target, as_start=False):
+    """What the training job of `target` reads (train_target's `settings`); as the rule's params, a
+    change to any of them re-runs the job, and no other setting does.
 
-
-def stage_settings(training, strategy, fine_tuning_start=False):
-    """The settings of the one stage a training job of `strategy` runs, its epochs resolved.
-
-    `training.feature_extraction.equal_budget: true` gives the feature-extraction target as many
-    epochs as the fine-tuned target trains in all (feature extraction + fine-tuning); the
-    feature-extraction stage that fine-tuning starts from (`fine_tuning_start`) keeps its own epochs.
-    `training.from_scratch.epochs: null` means that same sum.
+    The strategy's own stage comes with its epochs resolved (Strategy.stage), under the strategy's
+    name; the settings it ignores (Strategy.ignores_*) are left out; a strategy with a random base
+    gets weights none. `as_start`: the run another strategy continues from (equal_budget).
     """
-    extraction, fine_tuning = training["feature_extraction"], training["fine_tuning"]
-    both = extraction["epochs"] + fine_tuning["epochs"]
-    if strategy == "feature_extraction":
-        stage = {key: value for key, value in extraction.items() if key != "equal_budget"}
-        if extraction["equal_budget"] and not fine_tuning_start:
-            stage["epochs"] = both
-        return stage
-    if strategy == "from_scratch":
-        scratch = training["from_scratch"]
-        return scratch | {"epochs": scratch["epochs"] or both}
-    return dict(fine_tuning)
+    strategy = strategies.get_strategy(target.strategy)
+    stage_sections = strategies.settings_sections()
+    training = {
+        key: value
+        for key, value in config["training"].items()
+        if key not in stage_sections and key not in strategy.ignores_training
+    }
+    model = {
+        key: value
+        for key, value in config["model_settings"][target.model].items()
+        if key not in strategy.ignores_model
+    }
+    if strategy.random_base:
+        model["weights"] = "none"
+    return {
+        "classes": config["dataset"]["classes"],
+        "image_size": config["image_size"],
+        "augmentation": config["augmentation"],
+        "training": training | {strategy.name: strategy.stage_settings(config["training"], as_start)},
+        "model": model,
+    }
 
 
-def epoch_budget(training, strategy):
-    """The most epochs a target of `strategy` trains in all its stages (EarlyStopping may stop it sooner)."""
-    if strategy == "fine_tuning":
-        start = stage_settings(training, "feature_extraction", fine_tuning_start=True)
-        return start["epochs"] + training["fine_tuning"]["epochs"]
-    return stage_settings(training, strategy)["epochs"]
+def baseline_job_settings(config, kind):
+    """Exactly what a baseline job of `kind` reads: the classes, and the image size the histogram is
+    taken at."""
+    settings = {"classes": config["dataset"]["classes"]}
+    if kind == "intensity_histogram":
+        settings["image_size"] = config["image_size"]
+    return settings

@@ -15,8 +15,8 @@ from mribench import backend, images, plots, split
 
 
 def evaluate_target(
+    target,
     model_path,
-    expected,
     history_csv,
     split_csv,
     dataset_dir,
@@ -28,12 +28,14 @@ def evaluate_target(
     out_confusion,
     out_curves,
 ):
-    """Test-set metrics, predictions and figures of one model; `expected` is the run it must belong to.
+    """Test-set metrics, predictions and figures of `target`'s model (refused unless it is that target's).
 
     Every metric is computed twice: on the whole test set (`test`) and on `test_dedup`, the test images
     without an exact or pixel twin in Training, which no model can have memorised.
     """
-    model, metadata = load_checked_model(model_path, classes, expected)
+    from mribench.model import load_checked_model  # here: the baselines use this module without Keras
+
+    model, metadata = load_checked_model(model_path, target, classes)
     image_size = metadata["image_size"]
     test = split.read_split(split_csv, "test")
     pixels = images.load_images(dataset_dir, test.path, image_size, threads)
@@ -44,17 +46,6 @@ def evaluate_target(
     )
     plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
     plots.curves_figure(pd.read_csv(history_csv), out_curves)
-
-
-def load_checked_model(model_path, classes, expected):
-    """The model.keras of the run `expected` names, and its metadata; refused if it was trained as
-    anything else."""
-    import keras
-
-    from mribench.model import check_metadata
-
-    metadata = check_metadata(model_path, classes=list(classes), **expected)
-    return keras.models.load_model(model_path, safe_mode=True), metadata
 
 
 def predict(model, pixels, batch_size):
@@ -111,11 +102,13 @@ def test_metrics(y_true, probabilities, classes):
 
 
 def evaluate_external(
-    model_path, expected, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
+    target, model_path, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
     out_predictions,
 ):  # fmt: skip
-    """Metrics and predictions of one model on an external test set (see write_external_results)."""
-    model, metadata = load_checked_model(model_path, classes, expected)
+    """Metrics and predictions of `target`'s model on an external test set (see write_external_results)."""
+    from mribench.model import load_checked_model  # here: the baselines use this module without Keras
+
+    model, metadata = load_checked_model(model_path, target, classes)
     rows = read_external_set(audit_csv)
     pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
     probabilities = predict(model, pixels, batch_size)

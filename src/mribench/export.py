@@ -12,12 +12,11 @@ import shutil
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from mribench import backend, images, provenance, split
 from mribench.evaluation import test_metrics
-from mribench.model import check_metadata
+from mribench.model import load_checked_model
 from mribench.training import library_versions
 
 DESCRIPTIONS = {
@@ -29,7 +28,7 @@ DESCRIPTIONS = {
 
 
 def export_target(
-    model_path, expected, split_csv, dataset_dir, formats, latency_runs, threads, out_dir, out_json
+    target, model_path, split_csv, dataset_dir, formats, latency_runs, threads, out_dir, out_json
 ):
     """Write the formats asked for under `out_dir` and their test accuracy, agreement, size, latency."""
     out_dir = Path(out_dir)
@@ -42,15 +41,14 @@ def export_target(
             "re-run the export rule"
         )
         print(f"Export {reason}")
-        record = {**expected, "skipped": reason, "formats": [], "versions": library_versions()}
+        record = {**target.as_metadata(), "skipped": reason, "formats": [], "versions": library_versions()}
         Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
         return
     import tensorflow as tf
 
     backend.configure(0, deterministic=False, threads=threads)
-    metadata = check_metadata(model_path, **expected)
+    model, metadata = load_checked_model(model_path, target)
     classes = metadata["classes"]
-    model = keras.models.load_model(model_path, safe_mode=True)
     test = split.read_split(split_csv, "test")
     pixels = images.load_images(dataset_dir, test.path, metadata["image_size"], threads).astype("float32")
     y_true = test.label.map(classes.index).to_numpy()
@@ -104,9 +102,7 @@ def export_target(
             )
 
     record = {
-        "model": metadata["model"],
-        "strategy": metadata["strategy"],
-        "seed": metadata["seed"],
+        **target.as_metadata(),
         "n_test_images": len(test),
         "latency": f"ms per image at batch size 1, median of {latency_runs} runs after 5 warm-up runs, "
         f"{threads} CPU threads",

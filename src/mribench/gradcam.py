@@ -16,7 +16,7 @@ import pandas as pd
 from keras import ops
 
 from mribench import backend, images, plots, registry
-from mribench.model import check_metadata
+from mribench.model import load_checked_model
 
 
 def split_at_last_conv(model, base_name):
@@ -85,11 +85,10 @@ def select_images(predictions, classes, per_class, seed):
 
 
 def write_gradcam(
-    model_path, expected, predictions_csv, dataset_dir, classes, per_class, seed, out_dir, display_size=160
+    target, model_path, predictions_csv, dataset_dir, classes, per_class, seed, out_dir, display_size=160
 ):
     """gallery.png (one row per true class: correct, then misclassified) and selection.csv."""
-    metadata = check_metadata(model_path, classes=list(classes), **expected)
-    model = keras.models.load_model(model_path, safe_mode=True)
+    model, metadata = load_checked_model(model_path, target, classes)
     predictions = pd.read_csv(predictions_csv)
     chosen = select_images(predictions, classes, per_class, seed)
     out_dir = Path(out_dir)
@@ -97,7 +96,7 @@ def write_gradcam(
 
     pixels = images.load_images(dataset_dir, chosen.file, metadata["image_size"])
     predicted = chosen.predicted.map(classes.index).to_numpy()
-    maps = heatmaps(model, expected["model"], pixels.astype("float32"), predicted)
+    maps = heatmaps(model, target.model, pixels.astype("float32"), predicted)
     grid = {}  # (row, column) -> panel; row = true class, columns: correct ones, then wrong ones
     for i, (row, heatmap) in enumerate(zip(chosen.itertuples(), maps, strict=True)):
         same_kind = chosen.iloc[:i]
@@ -115,7 +114,7 @@ def write_gradcam(
     (out_dir / "gradcam.json").write_text(
         json.dumps(
             {
-                "layer": registry.get_base(expected["model"]).last_conv_layer,
+                "layer": registry.get_base(target.model).last_conv_layer,
                 "images_per_class": per_class,
                 "seed": seed,
                 "explained_class": "predicted",

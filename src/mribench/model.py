@@ -152,6 +152,30 @@ def read_metadata(path):
         return json.loads(archive.read(METADATA_ENTRY))
 
 
+def load_checked_model(path, target=None, classes=None):
+    """The model.keras at `path` and its mribench metadata, refused (ModelMetadataError) unless it is
+    an mribench model.keras whose network matches its metadata, trained as `target` (a
+    targets.Target) on `classes`, where given. Loaded in Keras' safe mode: no code in the file runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelMetadataError(
+            f"{path}: no such model file (expected results/runs/<target>/seed<N>/model.keras)"
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelMetadataError(f"{path} is not a Keras 3 .keras archive; mribench needs its model.keras")
+    expected = (target.as_metadata() if target else {}) | ({"classes": list(classes)} if classes else {})
+    metadata = check_metadata(path, **expected)
+    model = keras.models.load_model(path, safe_mode=True)
+    size, n_classes = metadata["image_size"], len(metadata["classes"])
+    if tuple(model.input_shape[1:]) != (size, size, 3) or model.output_shape[-1] != n_classes:
+        raise ModelMetadataError(
+            f"{path}: its metadata says {size}x{size} RGB input and {n_classes} classes, but the network "
+            f"takes {model.input_shape[1:]} and gives {model.output_shape[-1]} outputs; "
+            "the file was altered; retrain it with the workflow."
+        )
+    return model, metadata
+
+
 def check_metadata(path, **expected):
     """Refuse a model.keras that was trained as something else than the run it stands in."""
     metadata = read_metadata(path)

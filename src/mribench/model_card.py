@@ -8,6 +8,8 @@ import jinja2
 import pandas as pd
 
 from mribench import NOTICE, registry
+from mribench.strategies import get_strategy
+from mribench.targets import Target
 
 
 def write_model_card(
@@ -43,6 +45,7 @@ def write_model_card(
         notice=NOTICE,
         train=train,
         base=registry.get_base(train["model"]),
+        strategy=get_strategy(train["strategy"]),
         metrics=metrics,
         counts=counts,
         dataset=dataset,
@@ -64,9 +67,9 @@ def confidence_intervals(stats_json, train):
 
 def target_statistics(stats_json, train):
     """This target's and seed's row of a stats.json, or None."""
-    target = f"{train['model']}_{train['strategy']}"
+    target = Target(train["model"], train["strategy"], train["seed"])
     for row in json.loads(Path(stats_json).read_text())["targets"]:
-        if row["target"] == target and row["seed"] == train["seed"]:
+        if row["target"] == target.name and row["seed"] == target.seed:
             return row
     return None
 

@@ -7,6 +7,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
+from mribench.strategies import get_strategy  # noqa: E402
+
 
 def confusion_figure(matrix, classes, path):
     """Counts beside the row-normalised matrix (recall per true class on the diagonal)."""
@@ -86,9 +88,6 @@ def reliability_figure(bins, ece, path):
     plt.close(fig)
 
 
-STRATEGY_MARKERS = {"fine_tuning": "o", "feature_extraction": "s", "from_scratch": "^"}
-
-
 def cost_accuracy_figure(summary, path):
     """Mean test accuracy of each target against training time and model size, seed spread as bars."""
     fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), layout="constrained")
@@ -97,13 +96,14 @@ def cost_accuracy_figure(summary, path):
         (axes[1], "model_megabytes", "model size (MB)"),
     ):
         for row in summary.itertuples():
+            strategy = get_strategy(row.strategy)
             ax.errorbar(
                 getattr(row, column),
                 row.test_accuracy,
                 yerr=row.test_accuracy_sd,
-                fmt=STRATEGY_MARKERS[row.strategy],
+                fmt=strategy.marker,
                 capsize=3,
-                label=f"{row.model} {row.strategy.replace('_', ' ')}",
+                label=f"{row.model} {strategy.label}",
             )
         ax.set(xlabel=label, ylabel="test accuracy")
         ax.grid(alpha=0.3)

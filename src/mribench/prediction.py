@@ -1,6 +1,5 @@
 """Run a trained model.keras on new images, with exactly the preprocessing it was trained with."""
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +8,6 @@ from PIL import Image
 
 from mribench import images
 from mribench.decoding import UnusableImage, decode
-from mribench.model import ModelMetadataError, read_metadata
 from mribench.sources import walk_images
 
 
@@ -56,31 +54,6 @@ def find_images(paths, follow_links_out=False):
         else:
             raise FileNotFoundError(f"{argument}: no such file or folder")
     return found, left_out
-
-
-def load_trained_model(model_path):
-    """The model and its mribench metadata; refuses a file that is not an mribench model.keras."""
-    import keras
-
-    path = Path(model_path)
-    if not path.is_file():
-        raise ModelMetadataError(
-            f"{path}: no such model file (expected results/runs/<target>/seed<N>/model.keras)"
-        )
-    if not zipfile.is_zipfile(path):
-        raise ModelMetadataError(
-            f"{path} is not a Keras 3 .keras archive; mribench predict needs its model.keras"
-        )
-    metadata = read_metadata(path)
-    model = keras.models.load_model(path, safe_mode=True)
-    size, n_classes = metadata["image_size"], len(metadata["classes"])
-    if tuple(model.input_shape[1:]) != (size, size, 3) or model.output_shape[-1] != n_classes:
-        raise ModelMetadataError(
-            f"{path}: its metadata says {size}x{size} RGB input and {n_classes} classes, but the network "
-            f"takes {model.input_shape[1:]} and gives {model.output_shape[-1]} outputs; "
-            "the file was altered; retrain it with the workflow."
-        )
-    return model, metadata
 
 
 def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progress=None):

@@ -14,9 +14,9 @@ import yaml
 
 import mribench
 from mribench import plots, provenance
-from mribench.baselines import BASELINE_MODEL
-from mribench.config import epoch_budget
 from mribench.decoding import decode
+from mribench.strategies import epoch_budget
+from mribench.targets import BASELINE_MODEL
 
 SAMPLES_PER_CLASS = 4
 WORST_ERRORS = 6

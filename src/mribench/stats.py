@@ -16,7 +16,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from mribench import plots, registry
+from mribench import plots, registry, strategies
+from mribench.targets import Target
 
 ALPHA = 0.05
 # Below this many discordant pairs the chi-square approximation is poor: use the exact binomial test.
@@ -184,50 +185,42 @@ def format_p(p):
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-# How a strategy is named in a sentence, in the order in which a comparison names them.
-STRATEGY_NAMES = {
-    "fine_tuning": "fine-tuning",
-    "feature_extraction": "feature extraction",
-    "from_scratch": "training from scratch",
-}
-
-
-def strategy_sentence(model, first_minus_second, p_holm, first="fine_tuning", second="feature_extraction"):
-    """The plain-language verdict of one strategy comparison."""
+def strategy_sentence(model, first_minus_second, p_holm, first, second):
+    """The plain-language verdict of one strategy comparison (`first` and `second`: Strategy entries)."""
     name = registry.get_base(model).constructor  # the Keras name, e.g. VGG16
-    first, second = STRATEGY_NAMES[first], STRATEGY_NAMES[second]
     points = round(first_minus_second, 1) or 0.0  # never "-0.0 points"
     if p_holm >= ALPHA:
         return (
-            f"no significant difference between {first} and {second} for {name}: "
+            f"no significant difference between {first.label} and {second.label} for {name}: "
             f"{points:+.1f} points, {format_p(p_holm)}"
         )
     winner, loser = (first, second) if points > 0 else (second, first)
-    return f"{winner} beats {loser} for {name}: {abs(points):+.1f} points, {format_p(p_holm)}"
+    return f"{winner.label} beats {loser.label} for {name}: {abs(points):+.1f} points, {format_p(p_holm)}"
 
 
-def strategy_comparisons(tests):
-    """One sentence per model, seed and two of its strategies (McNemar, Holm-adjusted p); shortcut
-    baselines and targets of different models are not compared here."""
+def strategy_comparisons(tests, targets):
+    """One sentence per model, seed and two of its strategies (McNemar, Holm-adjusted p), the strategy
+    registered first named first; shortcut baselines and targets of different models are not compared
+    here. `targets` maps each target name in `tests` to its Target."""
     sentences = []
-    order = list(STRATEGY_NAMES)
+    order = list(strategies.STRATEGIES)
     for test in tests:
-        model_a, strategy_a = test["a"].split("_", 1)
-        model_b, strategy_b = test["b"].split("_", 1)
-        if model_a != model_b or not {strategy_a, strategy_b} <= set(order):
+        a, b = targets[test["a"]], targets[test["b"]]
+        if a.model != b.model or a.is_baseline:
             continue
         points = test["difference_points"]
-        if order.index(strategy_a) > order.index(strategy_b):
-            strategy_a, strategy_b, points = strategy_b, strategy_a, -points
+        if order.index(a.strategy) > order.index(b.strategy):
+            a, b, points = b, a, -points
+        first, second = strategies.get_strategy(a.strategy), strategies.get_strategy(b.strategy)
         sentences.append(
             {
-                "model": model_a,
+                "model": a.model,
                 "seed": test["seed"],
-                "first": strategy_a,
-                "second": strategy_b,
+                "first": first.name,
+                "second": second.name,
                 "difference_points": points,
                 "p_holm": test["p_holm"],
-                "sentence": strategy_sentence(model_a, points, test["p_holm"], strategy_a, strategy_b),
+                "sentence": strategy_sentence(a.model, points, test["p_holm"], first, second),
             }
         )
     return sentences
@@ -237,12 +230,14 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
     """All statistics of the study into out_dir: stats.json, targets.csv, auc.csv, mcnemar.csv and
     per-target ROC and reliability figures.
 
-    `runs` is a list of (target, seed, predictions_csv).
+    `runs` is a list of (model, strategy, seed, predictions_csv).
     """
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    targets, correct, test_files = [], {}, None
-    for target, run_seed, predictions_csv in runs:
+    targets, correct, test_files, by_name = [], {}, None, {}
+    for model, strategy, run_seed, predictions_csv in runs:
+        run = Target(model, strategy, run_seed)
+        target = by_name.setdefault(run.name, run).name
         table, y_true, probabilities = read_predictions(predictions_csv, classes)
         if test_files is None:
             test_files = table.file.tolist()
@@ -263,7 +258,7 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
         "alpha": ALPHA,
         "targets": targets,
         "mcnemar": tests,
-        "strategy_comparisons": strategy_comparisons(tests),
+        "strategy_comparisons": strategy_comparisons(tests, by_name),
     }
     (out_dir / "stats.json").write_text(json.dumps(result, indent=2) + "\n")
     columns = ["target", "seed", "n_images", "accuracy", "macro_f1", "macro_auc", "ece"]

@@ -5,6 +5,7 @@ fit one stage, write the records. Runs on any Keras backend (mribench.backend)."
 import json
 import platform
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -13,110 +14,131 @@ import pandas as pd
 
 import mribench
 from mribench import backend, images, pipeline, provenance, registry, split
-from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
+from mribench.model import (
+    build_model,
+    calibrate_batch_norm,
+    load_checked_model,
+    save_model,
+    unfreeze_top_layers,
+)
 from mribench.resume import ResumableTraining
+from mribench.strategies import get_strategy
+from mribench.targets import Target
 
 
-def train_target(
-    strategy,
-    base_name,
-    seed,
-    settings,
-    split_csv,
-    dataset_dir,
-    out_model,
-    out_history,
-    out_train,
-    out_tensorboard,
-    threads,
-    weights=None,
-    start=None,
-):
-    """Train and save model.keras, history.csv and train.json; TensorBoard logs go to `out_tensorboard`.
+@dataclass(frozen=True)
+class StartRun:
+    """The trained run a continuing strategy (fine-tuning) starts from."""
 
-    `settings` holds the config sections the job depends on (image_size, augmentation, training,
-    model, classes); `weights` is the base's weights file for feature extraction (None: random
-    initialisation), never "imagenet", so training never downloads; `start` holds the
-    feature-extraction run's files when fine-tuning.
-    """
-    training = settings["training"]
-    gpus = backend.configure(seed, training["deterministic"], threads)
+    model: str  # its model.keras
+    history: str  # its history.csv, continued by this target's
+    train: str  # its train.json, whose stages come before this target's
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything one training job reads: which target, its settings (config.training_job_settings),
+    the split and images, and where its strategy starts from: the base's weights file (None: random
+    initialisation; never "imagenet", so training never downloads) or the run it continues."""
+
+    target: Target
+    settings: dict
+    split_csv: str
+    dataset_dir: str
+    weights: str = None
+    start: StartRun = None
+
+    @property
+    def strategy(self):
+        return get_strategy(self.target.strategy)
+
+    @property
+    def stage(self):
+        """The settings of the one stage this job trains."""
+        return self.settings["training"][self.target.strategy]
+
+
+@dataclass(frozen=True)
+class TrainingOutputs:
+    model: str
+    history: str
+    train: str
+    tensorboard: str  # a folder
+
+
+def train_target(job, outputs, threads):
+    """Train `job`'s target and save model.keras, history.csv, train.json and TensorBoard logs."""
+    training, target = job.settings["training"], job.target
+    gpus = backend.configure(target.seed, training["deterministic"], threads)
     backend.check_gpu_is_used(gpus)
     use_mixed_precision(training["mixed_precision"], gpus)
-    data = load_split(
-        split_csv, dataset_dir, settings["classes"], settings["image_size"], threads, Path(out_model).parent
-    )
+    data = load_split(job, threads, cache_dir=Path(outputs.model).parent)
 
-    model, workflow = build_or_load_model(strategy, base_name, seed, settings, data, weights, start, gpus)
+    model, augmentation = job.strategy.build(job, data, gpus)
     compile_settings = {
-        "optimizer": keras.optimizers.Adam(training[strategy]["learning_rate"]),
+        "optimizer": keras.optimizers.Adam(job.stage["learning_rate"]),
         "loss": "categorical_crossentropy",
         "metrics": ["accuracy"],
         "jit_compile": jit_compile(training, gpus),
     }
     fingerprint = {
-        "strategy": strategy,
-        "model": base_name,
-        "seed": seed,
-        "settings": settings,
-        "split": provenance.file_sha256(split_csv),
-        "start_model": provenance.file_sha256(start["model"]) if start else None,
+        "strategy": target.strategy,
+        "model": target.model,
+        "seed": target.seed,
+        "settings": job.settings,
+        "split": provenance.file_sha256(job.split_csv),
+        "start_model": provenance.file_sha256(job.start.model) if job.start else None,
     }
-    resumable = fit_stage(
-        model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard
-    )
+    resumable = fit_stage(model, augmentation, data, job, compile_settings, fingerprint, outputs)
 
-    save_model(model, out_model, model_metadata(base_name, strategy, seed, settings))
-    write_records(
-        model, strategy, base_name, seed, settings, data, workflow, resumable, compile_settings, start,
-        out_model, out_history, out_train,
-    )  # fmt: skip
+    save_model(model, outputs.model, model_metadata(job))
+    write_records(model, job, data, augmentation, resumable, compile_settings, outputs)
     shutil.rmtree(resumable.backup_dir)
 
 
-def build_or_load_model(strategy, base_name, seed, settings, data, weights, start, gpus):
-    """Feature extraction builds a frozen base under a new head, from scratch a trainable random one;
-    fine-tuning loads the feature-extraction model and unfreezes the base's top layers. Returns the
-    model and where its training images come from (WORKFLOWS)."""
-    training, classes = settings["training"], settings["classes"]
-    if strategy == "fine_tuning":
-        check_metadata(
-            start["model"], model=base_name, strategy="feature_extraction", seed=seed, classes=classes
-        )
-        model = keras.models.load_model(start["model"], safe_mode=True)
-        unfreeze_top_layers(model, settings["model"]["unfreeze_layers"])
-        # The augmentation stays where the feature-extraction model put it.
-        workflow = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
-        return model, workflow
-
-    from_scratch = strategy == "from_scratch"  # random base, every layer trained: no cached features
-    workflow = (
-        "cached_features" if training[strategy].get("cache_features") else augmentation_place(training, gpus)
+def new_model(job, data, gpus, from_scratch):
+    """A new model: a frozen base under a new head (feature extraction), or a trainable random one
+    (from scratch). Returns it and where its training images are augmented (AUGMENTATION_PLACES)."""
+    training, settings = job.settings["training"], job.settings
+    # random base, every layer trained: no cached features
+    augmentation = (
+        "cached_features" if job.stage.get("cache_features") else augmentation_place(training, gpus)
     )
     model = build_model(
-        base_name,
-        len(classes),
+        job.target.model,
+        len(settings["classes"]),
         settings["image_size"],
-        weights,
+        job.weights,
         training["dense_units"],
         training["dropout"],
-        augmentation={"settings": settings["augmentation"], "seed": seed} if workflow == "model" else None,
+        augmentation=(
+            {"settings": settings["augmentation"], "seed": job.target.seed}
+            if augmentation == "model"
+            else None
+        ),
         from_scratch=from_scratch,
     )
     if settings["model"]["weights"] == "none" and not from_scratch:
         train_images = data["train"][0]
-        sample = np.random.default_rng(seed).permutation(len(train_images))[: training["batch_size"]]
-        calibrate_batch_norm(model, train_images[np.sort(sample)].astype("float32"))
-    return model, workflow
+        sample = np.random.default_rng(job.target.seed).permutation(len(train_images))
+        calibrate_batch_norm(model, train_images[np.sort(sample[: training["batch_size"]])].astype("float32"))
+    return model, augmentation
 
 
-def fit_stage(
-    model, workflow, data, settings, seed, compile_settings, fingerprint, out_model, out_tensorboard
-):
+def continued_model(job):
+    """The model of the run `job` continues (fine-tuning: the feature-extraction model), checked to be
+    that run's, with the base's top layers unfrozen; augmentation stays where that model put it."""
+    start = Target(job.target.model, job.strategy.continues, job.target.seed)
+    model, _ = load_checked_model(job.start.model, start, job.settings["classes"])
+    unfreeze_top_layers(model, job.settings["model"]["unfreeze_layers"])
+    augmentation = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
+    return model, augmentation
+
+
+def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, outputs):
     """Fit one stage with the study's callbacks, resumable epoch by epoch; returns the
     ResumableTraining callback, which holds the stage's history and time."""
-    training = settings["training"]
-    stage = training[fingerprint["strategy"]]
+    training, seed = job.settings["training"], job.target.seed
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=training["early_stopping_patience"], restore_best_weights=True
     )
@@ -124,15 +146,17 @@ def fit_stage(
         monitor="val_loss", patience=training["reduce_lr_patience"], factor=training["reduce_lr_factor"]
     )
     # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
-    resumable = ResumableTraining(Path(out_model).parent / "_resume", fingerprint, early_stopping, reduce_lr)
+    resumable = ResumableTraining(
+        Path(outputs.model).parent / "_resume", fingerprint, early_stopping, reduce_lr
+    )
     fit_settings = {
-        "epochs": stage["epochs"],
+        "epochs": job.stage["epochs"],
         # resumable last: it restores the others' state
-        "callbacks": [early_stopping, reduce_lr, *tensorboard(out_tensorboard), resumable],
+        "callbacks": [early_stopping, reduce_lr, *tensorboard(outputs.tensorboard), resumable],
         "verbose": 2,
     }
-    n_classes, batch_size = len(settings["classes"]), training["batch_size"]
-    if workflow == "cached_features":
+    n_classes, batch_size = len(job.settings["classes"]), training["batch_size"]
+    if augmentation == "cached_features":
         fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings)
         return resumable
     model.compile(**compile_settings)
@@ -141,7 +165,7 @@ def fit_stage(
         n_classes,
         batch_size,
         seed,
-        settings["augmentation"] if workflow == "pipeline" else None,
+        job.settings["augmentation"] if augmentation == "pipeline" else None,
         first_epoch=resumable.finished_epochs,
     )
     val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
@@ -167,76 +191,69 @@ def tensorboard(log_dir):
     return []
 
 
-def model_metadata(base_name, strategy, seed, settings):
+def model_metadata(job):
     """What predict, evaluation and fine-tuning read back from model.keras."""
-    return {
+    settings, base = job.settings, registry.get_base(job.target.model)
+    return job.target.as_metadata() | {
         "mribench_version": mribench.__version__,
-        "model": base_name,
-        "strategy": strategy,
-        "seed": seed,
         "classes": settings["classes"],
         "image_size": settings["image_size"],
         "input": "RGB, float32 in 0-255, image_size x image_size",
-        "preprocessing": f"keras.applications.{registry.get_base(base_name).module}.preprocess_input"
-        " (inside the model)",
+        "preprocessing": f"keras.applications.{base.module}.preprocess_input (inside the model)",
         "backend": backend.version(),
     }
 
 
-def write_records(
-    model, strategy, base_name, seed, settings, data, workflow, resumable, compile_settings, start,
-    out_model, out_history, out_train,
-):  # fmt: skip
+def write_records(model, job, data, augmentation, resumable, compile_settings, outputs):
     """history.csv (every stage so far) and train.json (the stages, the model, the machine)."""
-    training = settings["training"]
+    target, training = job.target, job.settings["training"]
     history = pd.DataFrame(resumable.history).drop(columns=["learning_rate"], errors="ignore")
-    history.insert(0, "stage", strategy)
+    history.insert(0, "stage", target.strategy)
     kept = history.loc[history.val_loss.idxmin()]  # the epoch EarlyStopping restored
     this_stage = {
-        "stage": strategy,
+        "stage": target.strategy,
         "seconds": round(resumable.seconds, 3),
         "epochs_run": len(history),
         "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
-        "learning_rate": training[strategy]["learning_rate"],
+        "learning_rate": job.stage["learning_rate"],
         "train_accuracy": float(kept.accuracy),
         "train_loss": float(kept.loss),
         "val_accuracy": float(kept.val_accuracy),
         "val_loss": float(kept.val_loss),
     }
-    if start is None:
+    if job.start is None:
         earlier_stages = []
     else:
-        earlier_stages = json.loads(Path(start["train"]).read_text())["stages"]
-        history = pd.concat([pd.read_csv(start["history"]), history])
-    history.to_csv(out_history, index=False)
+        earlier_stages = json.loads(Path(job.start.train).read_text())["stages"]
+        history = pd.concat([pd.read_csv(job.start.history), history])
+    history.to_csv(outputs.history, index=False)
 
     stages = earlier_stages + [this_stage]
     record = {
-        "model": base_name,
-        "strategy": strategy,
-        "seed": seed,
-        "classes": settings["classes"],
-        "image_size": settings["image_size"],
-        "weights": settings["model"]["weights"],
+        **target.as_metadata(),
+        "classes": job.settings["classes"],
+        "image_size": job.settings["image_size"],
+        "weights": job.settings["model"]["weights"],
         "images": {part: len(labels) for part, (_, labels) in data.items()},
-        "workflow": WORKFLOWS[workflow],
+        "workflow": AUGMENTATION_PLACES[augmentation],
         "backend": backend.version(),
         "mixed_precision": keras.mixed_precision.global_policy().name,
         "stages": stages,
         "seconds": round(sum(s["seconds"] for s in stages), 3),
         "total_params": model.count_params(),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-        "model_bytes": Path(out_model).stat().st_size,
+        "model_bytes": Path(outputs.model).stat().st_size,
         "deterministic": training["deterministic"],
         "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
         "hardware": provenance.hardware(),
     }
-    Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
+    Path(outputs.train).write_text(json.dumps(record, indent=2) + "\n")
 
 
-WORKFLOWS = {
+# Where a target's training images are augmented; train.json and summary.csv call it "workflow".
+AUGMENTATION_PLACES = {
     "pipeline": "images, augmented in the input pipeline",
     "model": "images, augmented inside the model",
     "cached_features": "cached base features, no augmentation",
@@ -265,12 +282,14 @@ def augmentation_place(training, gpus):
     return training["augment_on"]
 
 
-def load_split(split_csv, dataset_dir, classes, image_size, threads, cache_dir):
+def load_split(job, threads, cache_dir):
     """Decoded train and validation images (each decoded once) and their class indices."""
-    data = {}
+    data, classes = {}, job.settings["classes"]
     for part in ("train", "val"):
-        rows = split.read_split(split_csv, part)
-        pixels = images.load_images(dataset_dir, rows.path, image_size, threads, cache_dir=cache_dir)
+        rows = split.read_split(job.split_csv, part)
+        pixels = images.load_images(
+            job.dataset_dir, rows.path, job.settings["image_size"], threads, cache_dir=cache_dir
+        )
         data[part] = pixels, rows.label.map(classes.index).to_numpy()
     return data
 
