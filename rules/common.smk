@@ -130,11 +130,21 @@ def pick(section, *keys):
 
 
 def dataset_source_settings():
-    """What obtain_dataset reads: dataset.source and that source's own keys (the phantom generator
-    also draws the classes; a copied or downloaded dataset brings its own folders)."""
+    """What obtain_dataset reads: dataset.source and that source's own keys, and the classes (the
+    phantom generator draws them; a copied or downloaded dataset must have a folder for each)."""
     dataset = config["dataset"]
-    keys = {"kaggle": ["kaggle_slug"], "path": ["path"], "demo": ["classes", "demo"]}[dataset["source"]]
+    keys = {
+        "kaggle": ["kaggle_slug", "classes"],
+        "path": ["path", "root", "classes"],
+        "demo": ["classes", "demo"],
+    }[dataset["source"]]
     return pick(dataset, "source", *keys)
+
+
+def obtain_settings(reads_files):
+    """Config `obtain` for a job that reads a folder or zip (`reads_files`); none for phantoms, so that
+    changing it does not regenerate them."""
+    return config["obtain"] if reads_files else {}
 
 
 def training_settings(wildcards):

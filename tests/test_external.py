@@ -96,10 +96,14 @@ def test_a_folder_or_zip_in_either_layout_is_obtained_as_class_folders(tmp_path,
 
 def test_a_folder_without_the_sets_classes_is_an_error_naming_the_set(tmp_path):
     (tmp_path / "source" / "tumours").mkdir(parents=True)
-    with pytest.raises(DatasetError, match="external test set 'figshare'.*none of its class folders"):
+    with pytest.raises(
+        DatasetError, match="not in the layout of external test set 'figshare': expected <class>/ folders"
+    ) as error:
         obtain_external_set(
             tmp_path / "out", "figshare", {"path": str(tmp_path / "source"), "classes": CLASSES}
         )
+    assert "found at its top level: folders 'tumours'" in str(error.value)
+    assert "`external_test_sets.figshare.classes`" in str(error.value)
     assert not (tmp_path / "out").exists()
 
 

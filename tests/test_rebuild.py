@@ -128,6 +128,16 @@ REBUILDS = {
     "dataset.source": Rebuild("kaggle", EVERYTHING, "another source is other images"),
     "dataset.kaggle_slug": Rebuild("someone/other", REPORT, "only source kaggle reads it"),
     "dataset.path": Rebuild("elsewhere.zip", REPORT, "only source path reads it"),
+    "dataset.root": Rebuild("brain-mri-v2", REPORT, "only source path reads it"),
+    "obtain.follow_links_out": Rebuild(
+        True, REPORT, "only a copied folder reads it (the tiny profile's dataset and set are phantoms)"
+    ),
+    "obtain.max_left_out_share": Rebuild(
+        0.2, REPORT, "only a copied folder or zip reads it (the tiny profile's are phantoms)"
+    ),
+    "obtain.max_archive_gigabytes": Rebuild(
+        2, REPORT, "only a zip reads it (the tiny profile's dataset and set are phantoms)"
+    ),
     "dataset.classes": Rebuild(
         ["glioma", "notumor", "pituitary"],
         EVERYTHING,

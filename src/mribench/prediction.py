@@ -8,6 +8,7 @@ from PIL import Image
 
 from mribench import images
 from mribench.decoding import UnusableImage, decode
+from mribench.sources import walk_images
 
 
 @dataclass
@@ -31,26 +32,28 @@ class Results:
     skipped: list = field(default_factory=list)
 
 
-def find_images(paths):
-    """The files named, and every non-hidden file under the folders named, with the argument each came from.
+def find_images(paths, follow_links_out=False):
+    """The files named, and the files under the folders named (at any depth), each with the argument it
+    came from; and the entries left out ((path, reason) pairs).
 
-    Every file is offered to Pillow whatever its extension; what it cannot read is skipped later,
-    with the reason.
+    Folders are read by the policy obtain applies to datasets (sources.walk_images): system and hidden
+    files are ignored silently; links out of the folder (unless `follow_links_out`), to nothing or
+    into a loop, and special files (never read: a named pipe would block) are left out. Every file is
+    offered to Pillow whatever its extension; what it cannot read is skipped later, with the reason.
     """
-    found = []
+    found, left_out = [], []
     for argument in map(Path, paths):
         if argument.is_dir():
-            found += [
-                (file, argument)
-                for file in sorted(argument.rglob("*"))
-                if file.is_file()
-                and not any(part.startswith(".") for part in file.relative_to(argument).parts)
-            ]
+            files, skipped = walk_images(argument, follow_links_out)
+            found += [(file, argument) for file in files]
+            left_out += skipped
         elif argument.is_file():
             found.append((argument, argument.parent))
+        elif argument.exists():
+            left_out.append((argument, "not a regular file (a named pipe, socket or device)"))
         else:
             raise FileNotFoundError(f"{argument}: no such file or folder")
-    return found
+    return found, left_out
 
 
 def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progress=None):
