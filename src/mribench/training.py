@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 import mribench
-from mribench import backend, images, pipeline, provenance, registry, split
+from mribench import backend, images, pipeline, progress, provenance, registry, split
 from mribench.model import build_model, calibrate_batch_norm, check_metadata, save_model, unfreeze_top_layers
 from mribench.resume import ResumableTraining
 
@@ -125,10 +125,11 @@ def fit_stage(
     )
     # Outside the job's outputs, so Snakemake's removal of a failed job's outputs keeps it.
     resumable = ResumableTraining(Path(out_model).parent / "_resume", fingerprint, early_stopping, reduce_lr)
+    console = progress.ConsoleProgress(progress_label(fingerprint))
     fit_settings = {
         "epochs": stage["epochs"],
         # resumable last: it restores the others' state
-        "callbacks": [early_stopping, reduce_lr, *tensorboard(out_tensorboard), resumable],
+        "callbacks": [early_stopping, reduce_lr, *tensorboard(out_tensorboard), console, resumable],
         "verbose": 2,
     }
     n_classes, batch_size = len(settings["classes"]), training["batch_size"]
@@ -150,6 +151,11 @@ def fit_stage(
         train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
     )
     return resumable
+
+
+def progress_label(fingerprint):
+    """How the console names a training stage: train vgg16 fine_tuning seed42."""
+    return f"train {fingerprint['model']} {fingerprint['strategy']} seed{fingerprint['seed']}"
 
 
 def tensorboard(log_dir):
