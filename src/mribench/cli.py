@@ -56,9 +56,10 @@ def build_parser():
     predict.add_argument(
         "--model",
         required=True,
-        metavar="MODEL_KERAS",
+        metavar="MODEL",
         help="a model.keras written by the workflow, "
-        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras",
+        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras, or its ONNX export "
+        "(.../export/model.onnx, run by ONNX Runtime)",
     )
     predict.add_argument(
         "--format",
@@ -109,7 +110,7 @@ def predict(args):
 
     backend.select(args.backend)
     from mribench.model import ModelMetadataError
-    from mribench.prediction import find_images, load_trained_model, predict_files
+    from mribench.prediction import find_images, predict_files
 
     try:
         files = find_images(args.images)
@@ -117,8 +118,10 @@ def predict(args):
         return fail(error)
     if not files:
         return fail(f"no files found in {', '.join(args.images)}")
+    if args.gradcam and args.model.endswith(".onnx"):
+        return fail("--gradcam needs the model.keras (Grad-CAM reads the network's gradients); ONNX has none")
     try:
-        model, metadata = load_trained_model(args.model)
+        model, metadata = load_model_for_prediction(args.model)
     except ModelMetadataError as error:
         return fail(error)
 
@@ -135,6 +138,13 @@ def predict(args):
         )
         return EXIT_SKIPPED
     return 0
+
+
+def load_model_for_prediction(path):
+    """A model.keras on the chosen Keras backend, or an exported model.onnx on ONNX Runtime."""
+    from mribench.prediction import load_onnx_model, load_trained_model
+
+    return (load_onnx_model if path.endswith(".onnx") else load_trained_model)(path)
 
 
 @contextlib.contextmanager
