@@ -1,4 +1,5 @@
 from pathlib import Path
+from types import SimpleNamespace
 
 from mribench import registry
 from mribench.config import TRAINING_STRATEGIES, stage_settings, validate_config
@@ -251,4 +252,43 @@ def external_report_sets():
             "stats": f"results/stats/external/{name}/stats.json",
         }
         for name, test_set in config["external_test_sets"].items()
+    }
+
+
+def tracking_outputs():
+    """The tracking job's record, when tracking.mlflow.enabled asks for one."""
+    return ["results/mlflow/tracked.json"] if config["tracking"]["mlflow"]["enabled"] else []
+
+
+def tracked_targets():
+    """Each target's run folder -> its MLflow run: name, seed, tags and the settings its training read."""
+    return {
+        f"results/runs/{model}_{strategy}/seed{seed}": {
+            "name": f"{model}_{strategy}",
+            "seed": seed,
+            "tags": {
+                "model": model,
+                "strategy": strategy,
+                "seed": str(seed),
+                "backend": config["training"]["backend"],
+            },
+            "params": training_settings(SimpleNamespace(model=model, strategy=strategy)),
+        }
+        for model in config["models"]
+        for strategy in config["strategies"]
+        for seed in config["seeds"]
+    }
+
+
+def tracked_baselines():
+    """Each shortcut baseline's run folder -> its MLflow run, as tracked_targets."""
+    return {
+        f"results/runs/baseline_{kind}/seed{seed}": {
+            "name": f"baseline_{kind}",
+            "seed": seed,
+            "tags": {"model": f"baseline_{kind}", "strategy": "shortcut baseline", "seed": str(seed)},
+            "params": baseline_settings(SimpleNamespace(baseline=kind)),
+        }
+        for kind in config["baselines"]
+        for seed in config["seeds"]
     }
