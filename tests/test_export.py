@@ -120,6 +120,32 @@ def test_mribench_predict_runs_the_onnx_export_like_the_keras_model(trained_mode
     np.testing.assert_allclose(onnx_probabilities, keras_probabilities, atol=ONNX_TOLERANCE)
 
 
+def test_onnx_conversion_keeps_constants_the_model_captures_inside_the_graph(tmp_path):
+    """EfficientNet's Normalization layer holds its mean and variance as constants, which
+    `model.export(format="onnx")` turns into extra ONNX inputs; mribench's conversion must not."""
+    import keras
+    import onnxruntime
+
+    from mribench.export import convert_to_onnx, onnx_runner
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Normalization(mean=[100.0, 120.0, 90.0], variance=[900.0, 1600.0, 400.0]),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
+    pixels = np.random.default_rng(0).uniform(0, 255, (5, 8, 8, 3)).astype("float32")
+    convert_to_onnx(model, tmp_path / "model.onnx", {"model": "tiny", "image_size": 8})
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    np.testing.assert_allclose(
+        onnx_runner(tmp_path / "model.onnx", threads=1)(pixels), model.predict(pixels, verbose=0), atol=1e-6
+    )
+
+
 def test_onnx_export_that_disagrees_with_keras_fails_naming_the_largest_difference(trained_model):
     test, keras_probabilities = keras_test_probabilities(trained_model)
     converted = keras_probabilities.copy()
