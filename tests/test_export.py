@@ -218,3 +218,30 @@ def test_model_card_shows_intervals_and_deduplicated_metrics(tiny_run, tmp_path)
     assert "De-duplicated (test images with a twin in Training removed)" in card
     assert "Kaggle dataset `masoudnickparvar/brain-tumor-mri-dataset`" in card
     assert "the de-duplicated figures above remove exact and pixel twins" in card
+
+
+def test_predict_refuses_an_onnx_file_mribench_did_not_write(tmp_path):
+    import onnx
+    from PIL import Image
+
+    image = tmp_path / "scan.png"
+    Image.new("RGB", (32, 32)).save(image)
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    foreign = tmp_path / "foreign.onnx"
+    identity = onnx.helper.make_node("Identity", ["image"], ["probabilities"])
+    tensor = onnx.helper.make_tensor_value_info
+    graph = onnx.helper.make_graph(
+        [identity], "foreign", [tensor("image", 1, [1, 4])], [tensor("probabilities", 1, [1, 4])]
+    )
+    onnx.save(onnx.helper.make_model(graph), str(foreign))
+    for model, args, message in [
+        (garbage, [], f"{garbage} is not an ONNX model"),
+        (foreign, [], f"{foreign} has no mribench metadata"),
+        (foreign, ["--gradcam", str(tmp_path / "overlays")], "--gradcam needs the model.keras"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "mribench", "predict", str(image), "--model", str(model), *args],
+            capture_output=True, text=True, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO / "src")},
+        )  # fmt: skip
+        assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
