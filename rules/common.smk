@@ -226,3 +226,39 @@ def external_report_sets():
         }
         for name, test_set in config["external_test_sets"].items()
     }
+
+
+def tracking_outputs():
+    """The tracking job's record, when tracking.mlflow.enabled asks for one."""
+    return ["results/mlflow/tracked.json"] if config["tracking"]["mlflow"]["enabled"] else []
+
+
+def tracked_targets():
+    """Each target's run folder -> its MLflow run: name, seed, tags and the settings its training read."""
+    return {
+        target.run_dir: {
+            "name": target.name,
+            "seed": target.seed,
+            "tags": {
+                "model": target.model,
+                "strategy": target.strategy,
+                "seed": str(target.seed),
+                "backend": config["training"]["backend"],
+            },
+            "params": training_job_settings(config, target),
+        }
+        for target in every_target()
+    }
+
+
+def tracked_baselines():
+    """Each shortcut baseline's run folder -> its MLflow run, as tracked_targets."""
+    return {
+        baseline.run_dir: {
+            "name": baseline.name,
+            "seed": baseline.seed,
+            "tags": {"model": baseline.name, "strategy": "shortcut baseline", "seed": str(baseline.seed)},
+            "params": baseline_job_settings(config, baseline.strategy),
+        }
+        for baseline in every_baseline()
+    }

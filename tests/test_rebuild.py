@@ -123,7 +123,8 @@ FEATURE_EXTRACTION = "feature extraction reads it, fine-tuning starts from featu
 FINE_TUNING_ONLY = "only fine-tuning reads it"
 NOT_IN_MODELS = "efficientnetb0 is not in models"
 
-# One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT).
+# One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT),
+# but for the tracking keys: where results are logged is not a result.
 REBUILDS = {
     "dataset.source": Rebuild("kaggle", EVERYTHING, "another source is other images"),
     "dataset.kaggle_slug": Rebuild("someone/other", REPORT, "only source kaggle reads it"),
@@ -256,6 +257,11 @@ REBUILDS = {
         REPORT,
         "a plugin registers strategies; none trains until `strategies` names it",
     ),
+    "tracking.mlflow.enabled": Rebuild(
+        True, {"track", "all"}, "adds the track job after every result; the report leaves tracking out"
+    ),
+    "tracking.mlflow.uri": Rebuild("http://127.0.0.1:5000", set(), "tracking.mlflow.enabled is false"),
+    "tracking.mlflow.experiment": Rebuild("other", set(), "tracking.mlflow.enabled is false"),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

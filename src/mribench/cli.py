@@ -70,9 +70,10 @@ def build_parser():
     predict.add_argument(
         "--model",
         required=True,
-        metavar="MODEL_KERAS",
+        metavar="MODEL",
         help="a model.keras written by the workflow, "
-        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras",
+        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras, or its ONNX export "
+        "(.../export/model.onnx, run by ONNX Runtime)",
     )
     predict.add_argument(
         "--format",
@@ -123,7 +124,6 @@ def predict(args):
     from mribench import backend
 
     backend.select(args.backend)
-    from mribench.model import load_checked_model
     from mribench.prediction import Skipped, find_images, predict_files
 
     try:
@@ -132,8 +132,10 @@ def predict(args):
         return fail(error)
     if not files and not left_out:
         return fail(f"no files found in {', '.join(args.images)}")
+    if args.gradcam and args.model.endswith(".onnx"):
+        return fail("--gradcam needs the model.keras (Grad-CAM reads the network's gradients); ONNX has none")
     try:
-        model, metadata = load_checked_model(args.model)
+        model, metadata = load_model_for_prediction(args.model)
     except Exception as error:  # whatever the loader refuses with: one line, the traceback on request
         if args.verbose:
             traceback.print_exc()
@@ -167,6 +169,14 @@ def refusal_reason(error):
         return f"it lacks {error.args[0]!r} (an incomplete mribench.json or an altered archive)"
     first_line = next((line for line in str(error).splitlines() if line.strip()), "")
     return f"{type(error).__name__}: {first_line} (--verbose shows the traceback)"
+
+
+def load_model_for_prediction(path):
+    """A model.keras on the chosen Keras backend, or an exported model.onnx on ONNX Runtime."""
+    from mribench.model import load_checked_model
+    from mribench.prediction import load_onnx_model
+
+    return (load_onnx_model if path.endswith(".onnx") else load_checked_model)(path)
 
 
 @contextlib.contextmanager

@@ -1,5 +1,7 @@
-"""Run a trained model.keras on new images, with exactly the preprocessing it was trained with."""
+"""Run a trained model.keras, or its ONNX export, on new images, with exactly the preprocessing it was
+trained with."""
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,6 +10,7 @@ from PIL import Image
 
 from mribench import images
 from mribench.decoding import UnusableImage, decode
+from mribench.model import ModelMetadataError
 from mribench.sources import walk_images
 
 
@@ -54,6 +57,42 @@ def find_images(paths, follow_links_out=False):
         else:
             raise FileNotFoundError(f"{argument}: no such file or folder")
     return found, left_out
+
+
+class OnnxModel:
+    """An exported model.onnx run by ONNX Runtime, with the one method predict_files needs."""
+
+    def __init__(self, path):
+        from mribench.export import onnx_runner
+
+        self.run = onnx_runner(path, threads=0)  # 0: ONNX Runtime's default, every core
+
+    def predict_on_batch(self, pixels):
+        return self.run(pixels)
+
+
+def load_onnx_model(model_path):
+    """The ONNX model the export rule wrote and the mribench metadata inside it; refuses another
+    ONNX file (no image size, classes or preprocessing to go by)."""
+    import onnx
+
+    from mribench.export import ONNX_METADATA_KEY
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelMetadataError(
+            f"{path}: no such model file (expected results/runs/<target>/seed<N>/export/model.onnx)"
+        )
+    try:
+        properties = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception as error:  # onnx raises DecodeError and others for a file that is not ONNX
+        raise ModelMetadataError(f"{path} is not an ONNX model ({type(error).__name__}: {error})") from None
+    if ONNX_METADATA_KEY not in properties:
+        raise ModelMetadataError(
+            f"{path} has no mribench metadata: it was not written by mribench's export rule "
+            "(export.formats: [onnx])"
+        )
+    return OnnxModel(path), json.loads(properties[ONNX_METADATA_KEY])
 
 
 def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progress=None):
