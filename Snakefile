@@ -36,6 +36,7 @@ include: "rules/report.smk"
 include: "rules/export.smk"
 include: "rules/model_card.smk"
 include: "rules/external.smk"
+include: "rules/tracking.smk"
 
 
 localrules:
@@ -46,6 +47,7 @@ localrules:
     prepare,
     report,
     model_card,
+    track,
 
 
 rule all:
@@ -53,3 +55,4 @@ rule all:
         "results/report.html",
         expand("{run}/MODEL_CARD.md", run=run_dirs()),
         export_files(),
+        tracking_outputs(),

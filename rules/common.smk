@@ -130,11 +130,21 @@ def pick(section, *keys):
 
 
 def dataset_source_settings():
-    """What obtain_dataset reads: dataset.source and that source's own keys (the phantom generator
-    also draws the classes; a copied or downloaded dataset brings its own folders)."""
+    """What obtain_dataset reads: dataset.source and that source's own keys, and the classes (the
+    phantom generator draws them; a copied or downloaded dataset must have a folder for each)."""
     dataset = config["dataset"]
-    keys = {"kaggle": ["kaggle_slug"], "path": ["path"], "demo": ["classes", "demo"]}[dataset["source"]]
+    keys = {
+        "kaggle": ["kaggle_slug", "classes"],
+        "path": ["path", "root", "classes"],
+        "demo": ["classes", "demo"],
+    }[dataset["source"]]
     return pick(dataset, "source", *keys)
+
+
+def obtain_settings(reads_files):
+    """Config `obtain` for a job that reads a folder or zip (`reads_files`); none for phantoms, so that
+    changing it does not regenerate them."""
+    return config["obtain"] if reads_files else {}
 
 
 def training_settings(wildcards):
@@ -215,4 +225,40 @@ def external_report_sets():
             "stats": f"results/stats/external/{name}/stats.json",
         }
         for name, test_set in config["external_test_sets"].items()
+    }
+
+
+def tracking_outputs():
+    """The tracking job's record, when tracking.mlflow.enabled asks for one."""
+    return ["results/mlflow/tracked.json"] if config["tracking"]["mlflow"]["enabled"] else []
+
+
+def tracked_targets():
+    """Each target's run folder -> its MLflow run: name, seed, tags and the settings its training read."""
+    return {
+        target.run_dir: {
+            "name": target.name,
+            "seed": target.seed,
+            "tags": {
+                "model": target.model,
+                "strategy": target.strategy,
+                "seed": str(target.seed),
+                "backend": config["training"]["backend"],
+            },
+            "params": training_job_settings(config, target),
+        }
+        for target in every_target()
+    }
+
+
+def tracked_baselines():
+    """Each shortcut baseline's run folder -> its MLflow run, as tracked_targets."""
+    return {
+        baseline.run_dir: {
+            "name": baseline.name,
+            "seed": baseline.seed,
+            "tags": {"model": baseline.name, "strategy": "shortcut baseline", "seed": str(baseline.seed)},
+            "params": baseline_job_settings(config, baseline.strategy),
+        }
+        for baseline in every_baseline()
     }

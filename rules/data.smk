@@ -11,6 +11,7 @@ rule obtain_dataset:
         "../envs/data.yaml"
     params:
         dataset=dataset_source_settings(),
+        obtain=obtain_settings(config["dataset"]["source"] != "demo"),
     script:
         "../scripts/obtain_dataset.py"
 

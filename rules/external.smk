@@ -1,6 +1,7 @@
 rule obtain_external_set:
     output:
-        directory("results/external/{external_set}/dataset"),
+        dataset=directory("results/external/{external_set}/dataset"),
+        record="results/external/{external_set}/obtained.json",
     log:
         "logs/obtain_external_set/{external_set}.log",
     benchmark:
@@ -9,6 +10,7 @@ rule obtain_external_set:
         "../envs/data.yaml"
     params:
         test_set=external_set,
+        obtain=lambda wildcards: obtain_settings("path" in external_set(wildcards)),
     script:
         "../scripts/obtain_external_set.py"
 

@@ -1,7 +1,13 @@
 from mribench.jobs import start_job
 
-start_job(snakemake)
+console = start_job(snakemake)
 
 from mribench.sources import write_dataset
 
-write_dataset(snakemake.output.dataset, snakemake.output.record, snakemake.params.dataset)
+write_dataset(
+    snakemake.output.dataset,
+    snakemake.output.record,
+    snakemake.params.dataset,
+    snakemake.params.obtain,
+    console,
+)

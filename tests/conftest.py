@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
 TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
+CONSOLE = "console.txt"  # the tiny run's console output (Snakemake's stdout and stderr), in its folder
 # The Keras backend the tests run on: `make test` runs the suite on TensorFlow, then the tests
 # marked `backends` again with KERAS_BACKEND=jax, workflows included.
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -128,7 +129,8 @@ def read_json(path):
 def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""
     workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir)
+    result = run_snakemake(workdir)
+    (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
     return workdir
 
 

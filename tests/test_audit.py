@@ -354,7 +354,21 @@ def test_the_report_section_lists_the_links_left_out(tmp_path):
     ).get_template("audit.html.j2")
     html = template.render(audit=json.loads(json.dumps(summary)), test_overlap="keep", dropped=0)
     assert "1 links resolved inside the source folder" in html
-    assert '<tr><td>Training/glioma/loop</td><td class="text">..</td><td class="text">a link loop' in html
+    assert (
+        '<tr><td class="text">a link loop</td><td>1</td><td class="text">Training/glioma/loop '
+        "(-&gt; ..: a link loop: it points to a folder that contains it)</td></tr>" in html
+    )
+    assert summary["left_out"] == {
+        "total": 1,
+        "by_reason": {
+            "a link loop": {
+                "count": 1,
+                "examples": [
+                    "Training/glioma/loop (-> ..: a link loop: it points to a folder that contains it)"
+                ],
+            }
+        },
+    }
 
 
 @pytest.mark.parametrize(

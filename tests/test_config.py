@@ -131,3 +131,79 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
 )
 def test_bad_report_settings_are_named(key, value, message):
     assert message in refusal(config_with(**{f"report.{key}": value}))
+
+
+def integer_keys(schema, path=()):
+    """The dotted key of every integer in the schema ("*": any name of a mapping, "0": list items)."""
+    types = schema.get("type", [])
+    if "integer" in (types if isinstance(types, list) else [types]):
+        yield ".".join(path)
+    if "$ref" in schema:
+        yield from integer_keys(SCHEMA_DOC["$defs"][schema["$ref"].split("/")[-1]], path)
+    for name, child in schema.get("properties", {}).items():
+        yield from integer_keys(child, (*path, name))
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from integer_keys(schema["additionalProperties"], (*path, "*"))
+    if isinstance(schema.get("items"), dict):
+        yield from integer_keys(schema["items"], (*path, "0"))
+
+
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
+INTEGER_KEYS = sorted(set(integer_keys(SCHEMA_DOC)))
+# A valid config holding every integer key of the schema (model_settings' and external sets' included).
+WITH_EVERY_KEY = config_with(
+    **{
+        "external_test_sets": {
+            "shifted": {
+                "classes": ["glioma", "notumor"],
+                "demo": {
+                    "per_class": 2, "image_size": 48, "seed": 0, "contrast_gamma": 0.8, "noise_factor": 1.2,
+                    "resolution_factor": 0.5,
+                },
+            }
+        },
+        "training.from_scratch.epochs": 3,
+    }
+)  # fmt: skip
+
+
+def test_the_schema_holds_the_integer_keys_it_is_known_to():
+    assert {"image_size", "training.batch_size", "seeds.0", "model_settings.*.unfreeze_layers"} <= set(
+        INTEGER_KEYS
+    )
+    assert len(INTEGER_KEYS) >= 20
+
+
+@pytest.mark.parametrize("key", INTEGER_KEYS)
+def test_every_integer_key_refuses_a_whole_number_float(key):
+    """JSON Schema counts 32.0 as an integer; Python's range() and Keras' shapes do not."""
+    config = copy.deepcopy(WITH_EVERY_KEY)
+    parts = key.split(".")
+    concrete = []
+    section = config
+    for part in parts[:-1]:
+        name = next(iter(section)) if part == "*" else int(part) if part.isdigit() else part
+        concrete.append(str(name))
+        section = section[name]
+    last = parts[-1]
+    last = next(iter(section)) if last == "*" else int(last) if last.isdigit() else last
+    concrete.append(str(last))
+    value = section[last]
+    assert isinstance(value, int), (key, value)
+    section[last] = float(value)
+    message = refusal(config)
+    assert f"config key `{'.'.join(concrete)}`: {float(value)!r} is not of type 'integer'" in message
+    assert f"write {value}, without a decimal point" in message
+
+
+@pytest.mark.parametrize("kind", ["missing", "text file"])
+def test_a_source_path_that_is_neither_a_folder_nor_a_zip_names_its_key(tmp_path, kind):
+    path = tmp_path / "figshare.csv"
+    if kind == "text file":
+        path.write_text("not a zip")
+    external = {"figshare": {"path": str(path), "classes": ["glioma", "notumor"]}}
+    message = refusal(config_with(external_test_sets=external))
+    expected = "does not exist" if kind == "missing" else "is neither a folder nor a .zip file"
+    assert f"config key `external_test_sets.figshare.path`: {str(path)!r} {expected}" in message
+    message = refusal(config_with(**{"dataset.source": "path", "dataset.path": str(path)}))
+    assert f"config key `dataset.path`: {str(path)!r} {expected}" in message

@@ -16,6 +16,7 @@ from mribench.audit import AuditError, write_audit
 from mribench.evaluation import evaluate_external, restrict_probabilities, write_external_results
 from mribench.external import audit_external_set, obtain_external_set
 from mribench.phantoms import KNOWN_CLASSES, Scanner, generate_dataset, generate_test_set, render_phantom
+from mribench.records import collect_runs
 from mribench.report import external_sections, render
 from mribench.sources import DatasetError
 from mribench.targets import Target
@@ -95,10 +96,14 @@ def test_a_folder_or_zip_in_either_layout_is_obtained_as_class_folders(tmp_path,
 
 def test_a_folder_without_the_sets_classes_is_an_error_naming_the_set(tmp_path):
     (tmp_path / "source" / "tumours").mkdir(parents=True)
-    with pytest.raises(DatasetError, match="external test set 'figshare'.*none of its class folders"):
+    with pytest.raises(
+        DatasetError, match="not in the layout of external test set 'figshare': expected <class>/ folders"
+    ) as error:
         obtain_external_set(
             tmp_path / "out", "figshare", {"path": str(tmp_path / "source"), "classes": CLASSES}
         )
+    assert "found at its top level: folders 'tumours'" in str(error.value)
+    assert "`external_test_sets.figshare.classes`" in str(error.value)
     assert not (tmp_path / "out").exists()
 
 
@@ -297,7 +302,7 @@ def test_an_overlapping_set_is_flagged_atop_its_report_section(tiny_run, dataset
     (tmp_path / "audit.json").write_text(json.dumps(overlapping))
     monkeypatch.chdir(tiny_run)  # summary.csv holds the run folders relative to the workflow's directory
     sections = external_sections(
-        pd.read_csv("results/summary.csv"),
+        collect_runs(pd.read_csv("results/summary.csv").run_dir, ["shifted"]),
         {
             "shifted": {
                 "classes": ["glioma", "notumor", "pituitary"],

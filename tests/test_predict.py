@@ -21,6 +21,7 @@ from conftest import REPO, bomb_png
 from PIL import Image
 
 import mribench
+from mribench.cli import EXIT_ERROR, EXIT_MODEL_REFUSED, EXIT_PREDICTED, EXIT_SKIPPED
 from mribench.images import load_image
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
@@ -202,7 +203,7 @@ def test_model_without_mribench_metadata_is_refused(trained_model, scans, tmp_pa
     stripped = tmp_path / "plain.keras"
     edited_model_copy(trained_model / "run" / "model.keras", stripped, lambda metadata: None)
     result = mribench_cli("predict", scans, "--model", stripped)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_MODEL_REFUSED
     assert f"{stripped} has no mribench metadata" in result.stderr
     assert result.stdout == ""
 
@@ -215,7 +216,7 @@ def test_metadata_that_contradicts_the_network_is_refused(trained_model, scans, 
         lambda metadata: json.dumps(json.loads(metadata) | {"image_size": 64}),
     )
     result = mribench_cli("predict", scans, "--model", altered)
-    assert result.returncode == 2
+    assert result.returncode == EXIT_MODEL_REFUSED
     assert "metadata says 64x64" in result.stderr
 
 
@@ -227,4 +228,102 @@ def test_missing_input_and_not_a_keras_file(trained_model, tmp_path):
     text_model.write_text("hello")
     image = next((trained_model / "dataset" / "Testing" / "glioma").iterdir())
     refused = mribench_cli("predict", image, "--model", text_model)
-    assert refused.returncode == 2 and "is not a Keras 3 .keras archive" in refused.stderr
+    assert refused.returncode == EXIT_MODEL_REFUSED and "is not a Keras 3 .keras archive" in refused.stderr
+
+
+def test_the_exit_codes_are_distinct_and_documented():
+    assert len({EXIT_PREDICTED, EXIT_SKIPPED, EXIT_ERROR, EXIT_MODEL_REFUSED}) == 4
+    readme = (REPO / "README.md").read_text()
+    for code, meaning in [
+        (EXIT_PREDICTED, "every file predicted"),
+        (EXIT_SKIPPED, "some files skipped"),
+        (EXIT_ERROR, "nothing predicted"),
+        (EXIT_MODEL_REFUSED, "the model file was refused"),
+    ]:
+        assert f"`{code}` {meaning}" in readme
+    shown = " ".join(mribench_cli("predict", "--help").stdout.split())  # unwrapped
+    assert "3 the model file was refused (one line says why; --verbose adds the traceback)" in shown
+
+
+def with_mribench_json(model_path, copy_path, metadata_text):
+    """A copy of a .keras archive with `metadata_text` as its mribench.json."""
+    shutil.copy(model_path, copy_path)
+    with zipfile.ZipFile(copy_path, "a") as archive:
+        archive.writestr("mribench.json", metadata_text)
+    return copy_path
+
+
+def test_a_model_file_it_refuses_exits_3_with_one_line_and_a_traceback_only_when_verbose(
+    trained_model, scans, tmp_path
+):
+    metadata = json.loads(zipfile.ZipFile(trained_model / "run" / "model.keras").read("mribench.json"))
+    inputs = keras.Input((32, 32, 3))
+    lambda_model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))  # Python code
+    lambda_model.save(tmp_path / "plain_lambda.keras")
+    unsafe = with_mribench_json(
+        tmp_path / "plain_lambda.keras", tmp_path / "lambda.keras", json.dumps(metadata)
+    )
+    result = mribench_cli("predict", scans, "--model", unsafe)
+    assert result.returncode == EXIT_MODEL_REFUSED and result.stdout == ""
+    (line,) = [line for line in result.stderr.splitlines() if line != mribench.NOTICE]
+    assert line.startswith(f"mribench predict: error: cannot use the model {unsafe}: ValueError: ")
+    assert "Lambda" in line and "Traceback" not in result.stderr
+    verbose = mribench_cli("predict", scans, "--model", unsafe, "--verbose")
+    assert verbose.returncode == EXIT_MODEL_REFUSED and "Traceback (most recent call last)" in verbose.stderr
+
+    model = trained_model / "run" / "model.keras"
+    for name, text, reason in [
+        ("broken", '{"image_size": 32, "classes": [', "mribench.json) is not valid JSON"),
+        (
+            "incomplete",
+            json.dumps({k: v for k, v in metadata.items() if k != "image_size"}),
+            "lacks 'image_size'",
+        ),
+    ]:
+        copy = tmp_path / f"{name}.keras"
+        edited_model_copy(model, copy, lambda _, text=text: text.encode())
+        result = mribench_cli("predict", scans, "--model", copy)
+        assert result.returncode == EXIT_MODEL_REFUSED, result.stderr
+        assert reason in result.stderr and "Traceback" not in result.stderr
+
+
+def test_folders_are_read_by_the_datasets_policy(trained_model, scans, tmp_path):
+    """System caches are ignored (a thumbnail is an image, but not one the user means), links out of
+    the folder and special files are skipped and named (exit 1), and predicted with --follow-links-out."""
+    folder = tmp_path / "share"
+    shutil.copytree(scans / "glioma", folder / "glioma")
+    thumbnail = next((folder / "glioma").iterdir())
+    for cache in ("@eaDir", "__MACOSX", ".thumbnails"):
+        (folder / "glioma" / cache).mkdir()
+        shutil.copy(thumbnail, folder / "glioma" / cache / "SYNOFILE_THUMB_S.jpg")
+    (folder / "Thumbs.db").write_bytes(b"thumbs")
+    store = tmp_path / "store"
+    shutil.copytree(scans / "deeper" / "pituitary", store)
+    (folder / "linked.jpg").symlink_to(next(store.iterdir()))
+    os.mkfifo(folder / "pipe.jpg")  # reading it would block for ever
+    own = sorted(str(p) for p in (folder / "glioma").iterdir() if p.is_file())
+
+    result = mribench_cli(
+        "predict", folder, "--model", trained_model / "run" / "model.keras", "--format", "json"
+    )
+    assert result.returncode == EXIT_SKIPPED, result.stderr
+    document = json.loads(result.stdout)
+    assert sorted(p["file"] for p in document["predictions"]) == own
+    skipped = {s["file"]: s["reason"] for s in document["skipped"]}
+    assert skipped[str(folder / "linked.jpg")].startswith("a link out of the source")
+    assert skipped[str(folder / "pipe.jpg")] == "not a regular file (a named pipe)"
+    assert len(skipped) == 2
+
+    followed = mribench_cli(
+        "predict", folder, "--model", trained_model / "run" / "model.keras", "--format", "json",
+        "--follow-links-out",
+    )  # fmt: skip
+    document = json.loads(followed.stdout)
+    assert sorted(p["file"] for p in document["predictions"]) == sorted(own + [str(folder / "linked.jpg")])
+    assert [s["file"] for s in document["skipped"]] == [str(folder / "pipe.jpg")]
+
+    unreadable = tmp_path / "notes"
+    unreadable.mkdir()
+    (unreadable / "notes.txt").write_text("not an image")
+    nothing = mribench_cli("predict", unreadable, "--model", trained_model / "run" / "model.keras")
+    assert nothing.returncode == EXIT_ERROR and "skipped" in nothing.stderr

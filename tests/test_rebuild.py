@@ -123,11 +123,22 @@ FEATURE_EXTRACTION = "feature extraction reads it, fine-tuning starts from featu
 FINE_TUNING_ONLY = "only fine-tuning reads it"
 NOT_IN_MODELS = "the model is not in models"
 
-# One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT).
+# One row per key of config.yaml (with the tiny profile); every row also re-runs the report (REPORT),
+# but for the tracking keys: where results are logged is not a result.
 REBUILDS = {
     "dataset.source": Rebuild("kaggle", EVERYTHING, "another source is other images"),
     "dataset.kaggle_slug": Rebuild("someone/other", REPORT, "only source kaggle reads it"),
     "dataset.path": Rebuild("elsewhere.zip", REPORT, "only source path reads it"),
+    "dataset.root": Rebuild("brain-mri-v2", REPORT, "only source path reads it"),
+    "obtain.follow_links_out": Rebuild(
+        True, REPORT, "only a copied folder reads it (the tiny profile's dataset and set are phantoms)"
+    ),
+    "obtain.max_left_out_share": Rebuild(
+        0.2, REPORT, "only a copied folder or zip reads it (the tiny profile's are phantoms)"
+    ),
+    "obtain.max_archive_gigabytes": Rebuild(
+        2, REPORT, "only a zip reads it (the tiny profile's dataset and set are phantoms)"
+    ),
     "dataset.classes": Rebuild(
         ["glioma", "notumor", "pituitary"],
         EVERYTHING,
@@ -250,6 +261,11 @@ REBUILDS = {
         REPORT,
         "a plugin registers strategies; none trains until `strategies` names it",
     ),
+    "tracking.mlflow.enabled": Rebuild(
+        True, {"track", "all"}, "adds the track job after every result; the report leaves tracking out"
+    ),
+    "tracking.mlflow.uri": Rebuild("http://127.0.0.1:5000", set(), "tracking.mlflow.enabled is false"),
+    "tracking.mlflow.experiment": Rebuild("other", set(), "tracking.mlflow.enabled is false"),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

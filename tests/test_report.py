@@ -13,8 +13,8 @@ from browser import CHROMIUM, Chromium
 from conftest import REPO, TINY, read_json, run_snakemake
 from snakemake.utils import update_config
 
-from mribench import provenance
-from mribench.report import AVERAGED, overview, write_report
+from mribench import metrics, provenance
+from mribench.report import overview, write_report
 
 ARTIFACTS = REPO / "test-artifacts"
 needs_chromium = pytest.mark.skipif(
@@ -38,7 +38,7 @@ def test_overview_averages_seeds_and_marks_every_best_target():
     ):
         for seed, test_accuracy in zip((1, 2), accuracies, strict=True):
             rows.append(
-                {column: 0.5 for column in AVERAGED}
+                {metric.name: 0.5 for metric in metrics.from_runs()}
                 | {
                     "model": model,
                     "strategy": strategy,
@@ -129,7 +129,7 @@ def test_report_says_when_bases_are_not_pretrained_on_imagenet(tiny_run, tmp_pat
     html = (tiny_run / "results/report.html").read_text()
     banner = html.index('id="not-imagenet"')
     assert banner < html.index('id="overview"') and "Not a transfer-learning result" in html
-    assert "vgg16 fine tuning: <code>weights: none</code>" in html
+    assert "vgg16 fine-tuning: <code>weights: none</code>" in html
 
     results = tmp_path / "results"
     shutil.copytree(tiny_run / "results", results, ignore=shutil.ignore_patterns("*.keras", "dataset"))

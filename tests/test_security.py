@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_snakemake
 
-from mribench.sources import DatasetError, obtain_dataset, safe_extract
+from mribench.sources import DatasetError, obtain_dataset
 
 FAKE_TOKEN = "KGAT_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 FAKE_KEY = "9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f"
@@ -54,15 +54,12 @@ def zip_with(path, name, data=b"x"):
 )
 def test_zip_slip_is_refused(tmp_path, name):
     archive = zip_with(tmp_path / "evil.zip", name)
-    dest = tmp_path / "out" / "dataset"
+    dest = tmp_path / "results" / "dataset"
     with pytest.raises(DatasetError, match=re.escape(repr(name))) as error:
-        safe_extract(archive, dest)
-    assert str(archive) in str(error.value)
-    assert not dest.exists() and not Path("/tmp/mribench-zip-slip.txt").exists()
+        obtain_dataset(dest, {"source": "path", "path": str(archive)})
+    assert str(archive) in str(error.value) and "refusing" in str(error.value)
+    assert not Path("/tmp/mribench-zip-slip.txt").exists()
     assert not (tmp_path / "mribench-zip-slip.txt").exists()
-
-    with pytest.raises(DatasetError, match="refusing"):
-        obtain_dataset(tmp_path / "results" / "dataset", {"source": "path", "path": str(archive)})
     assert list((tmp_path / "results").iterdir()) == []  # no dataset, no staging folder
 
 
@@ -75,7 +72,11 @@ def test_a_zip_link_to_a_system_file_is_left_out_unread(tmp_path):
         info.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(info, "/etc/passwd")
     dataset = tmp_path / "results" / "dataset"
-    record = obtain_dataset(dataset, {"source": "path", "path": str(tmp_path / "dataset.zip")})
+    source = {"source": "path", "path": str(tmp_path / "dataset.zip")}
+    with pytest.raises(DatasetError, match="1 a link out of the source") as stopped:
+        obtain_dataset(dataset, source)
+    assert "zip the files themselves" in str(stopped.value) and "follow_links_out" not in str(stopped.value)
+    record = obtain_dataset(dataset, source, {"follow_links_out": True, "max_left_out_share": 1})
     assert record["links"] == [
         {"path": "Training/glioma/link.jpg", "target": "/etc/passwd", "action": "left out",
          "reason": "points outside the source folder"}

@@ -14,7 +14,6 @@ from mribench.sources import (
     DatasetError,
     copy_local_dataset,
     obtain_dataset,
-    safe_extract,
     user_path,
     write_dataset,
 )
@@ -43,6 +42,7 @@ def layout(root):
 
 
 EXPECTED = [f"{s}/{c}/{c}.jpg" for s in ("Testing", "Training") for c in CLASSES]
+ACCEPT_ANY_SHARE = {"max_left_out_share": 1}  # to see what is left out without stopping
 
 
 @pytest.mark.parametrize("prefix", ["", "Brain Tumor MRI Dataset/"])
@@ -82,8 +82,8 @@ def test_zip_entries_escaping_the_folder_are_refused(tmp_path, entry):
         zf.writestr("Training/glioma/a.jpg", b"ok")
         zf.writestr(entry, b"evil")
     with pytest.raises(DatasetError, match="refusing entry"):
-        safe_extract(archive, tmp_path / "out")
-    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "out").exists()
+        obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(archive)})
+    assert not (tmp_path / "evil.txt").exists() and list((tmp_path / "out").iterdir()) == []
 
 
 def folder_with_links(tmp_path):
@@ -141,7 +141,7 @@ def test_links_are_resolved_inside_the_folder_and_left_out_otherwise(tmp_path, k
     if kind == "zip":
         source = zip_keeping_links(source, tmp_path / "src.zip")
     dest = tmp_path / "results" / "dataset"
-    record = obtain_dataset(dest, {"source": "path", "path": str(source)})
+    record = obtain_dataset(dest, {"source": "path", "path": str(source)}, ACCEPT_ANY_SHARE)
 
     assert layout(dest) == [
         "Testing/glioma/Testing-glioma.jpg",
@@ -149,8 +149,7 @@ def test_links_are_resolved_inside_the_folder_and_left_out_otherwise(tmp_path, k
         "Training/glioma/Training-glioma.jpg",
         "Training/glioma/copy.jpg",
         "Training/notumor/Training-notumor.jpg",
-        "more/notumor/more-notumor.jpg",
-    ]
+    ]  # more/ lies beside Training/ and Testing/: not part of the dataset
     assert (dest / "Training/glioma/copy.jpg").read_bytes() == b"Training/glioma"
     assert not any(p.is_symlink() for p in dest.rglob("*"))
     assert all(b"secret" not in p.read_bytes() for p in dest.rglob("*") if p.is_file())
@@ -161,7 +160,10 @@ def test_links_are_resolved_inside_the_folder_and_left_out_otherwise(tmp_path, k
         "Testing/notumor",
     }
     assert links["Training/glioma/outside.jpg"]["target"] == "../../../outside/secret.jpg"
-    assert record["files"] == 6 and record["kind"] == kind
+    assert record["files"] == 5 and record["kind"] == kind
+    assert {"path": "more", "reason": "beside the dataset's folders", "detail": "a folder"} in record[
+        "left_out"
+    ]
     log = capsys.readouterr().out
     where = f"{source}/" if kind == "folder" else ""
     after = "" if kind == "folder" else f" in {source}"
@@ -187,7 +189,9 @@ def test_a_zip_never_writes_through_its_own_links(tmp_path):
             link = zipfile.ZipInfo(name)
             link.external_attr = (stat.S_IFLNK | 0o777) << 16
             zf.writestr(link, target)
-    record = obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(archive)})
+    record = obtain_dataset(
+        tmp_path / "out" / "dataset", {"source": "path", "path": str(archive)}, ACCEPT_ANY_SHARE
+    )
     assert list(outside.iterdir()) == []
     assert {link["path"]: link["reason"] for link in record["links"]} == {
         "Training/evil": "points outside the source folder",
@@ -210,7 +214,11 @@ def test_a_source_folder_holding_the_results_is_not_copied_into_itself(tmp_path)
 def test_special_files_are_left_out_without_reading_them(tmp_path):
     source = kaggle_tree(tmp_path / "src")
     os.mkfifo(source / "Training" / "glioma" / "pipe.jpg")  # reading it would wait for ever
-    record = obtain_dataset(tmp_path / "out" / "dataset", {"source": "path", "path": str(source)})
+    with pytest.raises(DatasetError, match="1 of 2 entries left out .*1 not a regular file"):
+        obtain_dataset(tmp_path / "stopped" / "dataset", {"source": "path", "path": str(source)})
+    record = obtain_dataset(
+        tmp_path / "out" / "dataset", {"source": "path", "path": str(source)}, ACCEPT_ANY_SHARE
+    )
     assert record["special_files"] == [{"path": "Training/glioma/pipe.jpg", "kind": "named pipe"}]
     assert layout(tmp_path / "out" / "dataset") == EXPECTED
 
@@ -223,9 +231,9 @@ def test_the_record_names_the_users_own_files(tmp_path):
         {"source": "path", "path": str(source.parent)},
     )
     record = json.loads((tmp_path / "obtained.json").read_text())
-    assert record | {"links": [], "special_files": []} == {
+    assert record == {
         "source": "path", "kind": "folder", "origin": str(source.parent), "root": "inner", "files": 4,
-        "links": [], "special_files": [],
+        "links": [], "special_files": [], "left_out": [],
     }  # fmt: skip
     assert user_path(record, "Training/glioma/glioma.jpg") == str(source / "Training/glioma/glioma.jpg")
     archive = zip_folder(source, tmp_path / "data.zip", prefix="Brain Tumor MRI Dataset/")

@@ -193,6 +193,12 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
     log = (tmp_path / "logs/obtain_dataset/obtain_dataset.log").read_text()
     assert f"left out link {dataset}/Training/glioma/loop -> ..: a link loop" in log
     assert read_json(tmp_path / "results/data/obtained.json")["links"][0]["path"] == "Training/glioma/loop"
+    console = failed.stdout + failed.stderr  # what was left out is summarised there, not only in the log
+    assert f"obtain_dataset: 30 files from {dataset}\n" in console
+    assert (
+        "    1 system or hidden file: Training/.DS_Store\n    1 a link loop: Training/glioma/loop\n"
+        in console
+    )
 
     skip = {"audit": {"on_invalid": "skip", "max_image_pixels": 4000}}  # the phantoms have 1,024
     run_snakemake(
@@ -200,7 +206,8 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
     )
     assert "Testing/glioma/broken.jpg" not in set(pd.read_csv(tmp_path / "results/data/split.csv").path)
     audit = read_json(tmp_path / "results/data/audit.json")
-    assert audit["files"] == {"scanned": 31, "valid": 28, "invalid": 2, "ignored": 1}
+    assert audit["files"] == {"scanned": 30, "valid": 28, "invalid": 2, "ignored": 0}  # .DS_Store: not copied
+    assert audit["left_out"]["by_reason"]["system or hidden file"]["count"] == 1
     assert audit["invalid"]["by_reason"] == {"empty file": 1, "too large": 1}
     assert audit["links"]["left_out"][0]["reason"] == "a link loop: it points to a folder that contains it"
 

@@ -28,10 +28,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from mribench.decoding import UnusableImage, decode
+from mribench.layout import is_system_name
 from mribench.sources import SPLITS, DatasetError, user_path
 
-SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r"}
-SYSTEM_FOLDERS = {"__MACOSX", ".ipynb_checkpoints"}
 MAX_LISTED = 20
 TEXT_COLUMNS = ["reason", "detail", "format", "mode", "sha256", "pixel_sha256", "phash", "source"]
 # mode and bit_depth: as stored in the file (decoding.Decoded); source: the user's own path of the file.
@@ -127,8 +126,9 @@ def inspect_files(files, root, threads, max_pixels=None):
 
 
 def is_system_file(parts):
-    """Hidden files, OS metadata and tool folders that ride along in archives."""
-    return parts[-1] in SYSTEM_FILES or any(p.startswith(".") or p in SYSTEM_FOLDERS for p in parts)
+    """Hidden files, OS metadata and tool folders that ride along in archives (obtain leaves them out;
+    a dataset generated or copied by other means may still hold them)."""
+    return any(is_system_name(part) for part in parts)
 
 
 def inspect_image(path, max_pixels=None):
@@ -275,6 +275,7 @@ def summarise(files, classes, on_invalid, near_distance, max_pixels=None, obtain
             ),
         },
         "special_files_left_out": obtained["special_files"] if obtained else [],
+        "left_out": left_out_by_reason(obtained),
         "invalid": {
             "by_reason": Counter(invalid.reason),
             "files": invalid[["path", "reason", "detail", "source"]].fillna("").to_dict("records"),
@@ -284,6 +285,18 @@ def summarise(files, classes, on_invalid, near_distance, max_pixels=None, obtain
         "test_twins_in_training": twins,
         "label_conflicts": label_conflicts(valid),
     }
+
+
+def left_out_by_reason(obtained):
+    """What obtain left out of the source (sources.py's policy), per reason: how many, a few examples."""
+    by_reason = {}
+    for item in obtained.get("left_out", []) if obtained else []:
+        found = by_reason.setdefault(item["reason"], {"count": 0, "examples": []})
+        found["count"] += 1
+        if len(found["examples"]) < 3:
+            found["examples"].append(item["path"] + (f" ({item['detail']})" if item["detail"] else ""))
+    ordered = dict(sorted(by_reason.items(), key=lambda item: -item[1]["count"]))
+    return {"total": sum(found["count"] for found in by_reason.values()), "by_reason": ordered}
 
 
 def per_class(rows, classes):

@@ -10,14 +10,23 @@ import csv
 import json
 import os
 import sys
+import traceback
 from dataclasses import asdict
 
 import mribench
 from mribench import NOTICE
 from mribench.backend import BACKENDS
 
-EXIT_SKIPPED = 1  # some images could not be read; the others were predicted
-EXIT_ERROR = 2  # nothing was predicted: bad arguments, or a model mribench cannot use
+# `mribench predict` exit codes (README, "Using a trained model"); a script can tell them apart.
+EXIT_PREDICTED = 0  # every file found was predicted
+EXIT_SKIPPED = 1  # some files were skipped (unreadable, or left out), the others predicted
+EXIT_ERROR = 2  # nothing was predicted: bad arguments, no files, or none of them readable
+EXIT_MODEL_REFUSED = 3  # the model file was refused (not mribench's, altered, unsafe, broken)
+EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_PREDICTED} every file predicted; {EXIT_SKIPPED} some files skipped (each named on "
+    f"stderr), the others predicted; {EXIT_ERROR} nothing predicted (bad arguments, no readable file); "
+    f"{EXIT_MODEL_REFUSED} the model file was refused (one line says why; --verbose adds the traceback)."
+)
 
 
 def main(argv=None):
@@ -43,22 +52,28 @@ def build_parser():
         help="classify MRI slices with a trained model.keras",
         description="Print, per image, the predicted class and the probability of every class. The model's "
         "own metadata (base, image size, classes; preprocessing is a layer inside the model) decides how "
-        "images are prepared, so they cannot be mismatched. Unreadable files are reported on stderr and "
-        f"skipped (exit code {EXIT_SKIPPED}). " + NOTICE,
+        "images are prepared, so they cannot be mismatched. " + EXIT_CODES_HELP + " " + NOTICE,
     )
     predict.add_argument(
         "images",
         nargs="+",
         metavar="IMAGE_OR_FOLDER",
-        help="image files, or folders searched recursively (hidden files skipped); any format Pillow reads, "
-        "whatever the extension",
+        help="image files, or folders searched recursively (hidden and system files such as .DS_Store, "
+        "Thumbs.db, @eaDir/ and __MACOSX/ ignored; links out of the folder, to nothing or in a loop, and "
+        "special files skipped); any format Pillow reads, whatever the extension",
+    )
+    predict.add_argument(
+        "--follow-links-out",
+        action="store_true",
+        help="also predict the files that links in the folders point to outside them",
     )
     predict.add_argument(
         "--model",
         required=True,
-        metavar="MODEL_KERAS",
+        metavar="MODEL",
         help="a model.keras written by the workflow, "
-        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras",
+        "e.g. results/runs/mobilenetv2_fine_tuning/seed42/model.keras, or its ONNX export "
+        "(.../export/model.onnx, run by ONNX Runtime)",
     )
     predict.add_argument(
         "--format",
@@ -85,7 +100,8 @@ def build_parser():
     predict.add_argument(
         "--verbose",
         action="store_true",
-        help="also show what the backend's libraries print on stderr (start-up notices, warnings)",
+        help="also show what the backend's libraries print on stderr (start-up notices, warnings), and the "
+        "traceback when the model file is refused",
     )
     predict.set_defaults(run=run_predict)
     return parser
@@ -108,33 +124,59 @@ def predict(args):
     from mribench import backend
 
     backend.select(args.backend)
-    from mribench.model import ModelMetadataError, load_checked_model
-    from mribench.prediction import find_images, predict_files
+    from mribench.prediction import Skipped, find_images, predict_files
 
     try:
-        files = find_images(args.images)
+        files, left_out = find_images(args.images, args.follow_links_out)
     except FileNotFoundError as error:
         return fail(error)
-    if not files:
+    if not files and not left_out:
         return fail(f"no files found in {', '.join(args.images)}")
+    if args.gradcam and args.model.endswith(".onnx"):
+        return fail("--gradcam needs the model.keras (Grad-CAM reads the network's gradients); ONNX has none")
     try:
-        model, metadata = load_checked_model(args.model)
-    except ModelMetadataError as error:
-        return fail(error)
+        model, metadata = load_model_for_prediction(args.model)
+    except Exception as error:  # whatever the loader refuses with: one line, the traceback on request
+        if args.verbose:
+            traceback.print_exc()
+        return fail(f"cannot use the model {args.model}: {refusal_reason(error)}", EXIT_MODEL_REFUSED)
 
     with progress_bar(len(files)) as bar:
         results = predict_files(model, metadata, files, args.batch_size, args.gradcam, progress=bar.update)
+    results.skipped += [Skipped(str(path), reason) for path, reason in left_out]
     for skipped in results.skipped:
         print(f"mribench predict: skipped {skipped.file}: {skipped.reason}", file=sys.stderr)
     {"table": print_table, "csv": print_csv, "json": print_json}[args.format](results, args.model)
     if results.skipped:
+        total = len(files) + len(left_out)
         print(
-            f"mribench predict: {len(results.skipped)} of {len(files)} files could not be read "
-            "and were skipped",
+            f"mribench predict: {len(results.skipped)} of {total} files were skipped",
             file=sys.stderr,
         )
-        return EXIT_SKIPPED
-    return 0
+        return EXIT_SKIPPED if results.predictions else EXIT_ERROR
+    return EXIT_PREDICTED
+
+
+def refusal_reason(error):
+    """Why a model file was refused, in one line."""
+    from mribench.model import ModelMetadataError
+
+    if isinstance(error, ModelMetadataError):
+        return str(error)
+    if isinstance(error, json.JSONDecodeError):
+        return f"its mribench metadata (mribench.json) is not valid JSON ({error}); the file is damaged"
+    if isinstance(error, KeyError):
+        return f"it lacks {error.args[0]!r} (an incomplete mribench.json or an altered archive)"
+    first_line = next((line for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first_line} (--verbose shows the traceback)"
+
+
+def load_model_for_prediction(path):
+    """A model.keras on the chosen Keras backend, or an exported model.onnx on ONNX Runtime."""
+    from mribench.model import load_checked_model
+    from mribench.prediction import load_onnx_model
+
+    return (load_onnx_model if path.endswith(".onnx") else load_checked_model)(path)
 
 
 @contextlib.contextmanager
@@ -157,9 +199,9 @@ def only_own_messages_on_stderr():
         os.close(terminal)
 
 
-def fail(message):
+def fail(message, exit_code=EXIT_ERROR):
     print(f"mribench predict: error: {message}", file=sys.stderr)
-    return EXIT_ERROR
+    return exit_code
 
 
 def progress_bar(total):

@@ -5,6 +5,7 @@ schema cannot know: which models the registry has and which files exist.
 """
 
 import difflib
+import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -18,12 +19,22 @@ class ConfigError(ValueError):
     pass
 
 
+# JSON Schema counts 32.0 as an integer; Python does not (range(32.0), a Keras shape of 32.0 fail
+# deep inside a job). An integer key takes whole numbers written without a decimal point only.
+STRICT_INTEGERS = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+)
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=STRICT_INTEGERS)
+
+
 def validate_config(config, schema_path):
     """Raise ConfigError listing every problem, each naming its config key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     problems = [
-        f"config key `{_key(error.absolute_path)}`: {error.message}{_did_you_mean(error)}"
+        f"config key `{_key(error.absolute_path)}`: {error.message}"
+        + _did_you_mean(error)
+        + _whole_number(error)
         for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if not problems:
@@ -47,6 +58,23 @@ def _did_you_mean(error):
         if key not in allowed and (matches := difflib.get_close_matches(key, allowed, n=1))
     ]
     return f" (did you mean {', '.join(hints)}?)" if hints else f"; allowed keys: {', '.join(allowed)}"
+
+
+def _whole_number(error):
+    """For a whole-number float where an integer is expected, how to write it."""
+    if error.validator == "type" and isinstance(error.instance, float) and error.instance.is_integer():
+        return f"; write {int(error.instance)}, without a decimal point"
+    return ""
+
+
+def _source_problem(key, path):
+    """A path that must be a folder or a .zip file: the problem, naming `key`, or None."""
+    path = Path(path)
+    if not path.exists():
+        return f"config key `{key}`: {str(path)!r} does not exist"
+    if not path.is_dir() and not zipfile.is_zipfile(path):
+        return f"config key `{key}`: {str(path)!r} is neither a folder nor a .zip file; give one of them"
+    return None
 
 
 def _plugin_problems(paths):
@@ -104,8 +132,8 @@ def _semantic_problems(config):
     if dataset["source"] == "path":
         if not dataset["path"]:
             problems.append("config key `dataset.path`: required when dataset.source is path")
-        elif not Path(dataset["path"]).exists():
-            problems.append(f"config key `dataset.path`: {dataset['path']!r} does not exist")
+        elif problem := _source_problem("dataset.path", dataset["path"]):
+            problems.append(problem)
     for name, test_set in config["external_test_sets"].items():
         problems += _external_set_problems(name, test_set, dataset["classes"])
     return problems
@@ -130,8 +158,8 @@ def _external_set_problems(name, test_set, classes):
     ]
     if ("path" in test_set) == ("demo" in test_set):
         problems.append(f"config key `{key}`: give exactly one of path (your images) or demo (phantoms)")
-    elif "path" in test_set and not Path(test_set["path"]).exists():
-        problems.append(f"config key `{key}.path`: {test_set['path']!r} does not exist")
+    elif "path" in test_set and (problem := _source_problem(f"{key}.path", test_set["path"])):
+        problems.append(problem)
     return problems
 
 

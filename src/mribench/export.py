@@ -1,8 +1,9 @@
 """Deployable copies of a trained model, each checked on the test set and timed on this CPU.
 
-The TFLite models are re-evaluated with the TFLite interpreter itself, so export.json says how often they
-agree with the Keras model, not only that the conversion ran. SavedModel and TFLite are TensorFlow's
-formats: the export runs on Keras' TensorFlow backend whatever backend trained the model (a
+The TFLite and ONNX models are re-evaluated with their own runtimes (the TFLite interpreter, ONNX
+Runtime), so export.json says how often they agree with the Keras model, not only that the conversion
+ran. SavedModel and TFLite are TensorFlow's formats, and ONNX is converted from TensorFlow's graph by
+tf2onnx: the export runs on Keras' TensorFlow backend whatever backend trained the model (a
 model.keras loads on either), and where TensorFlow is not installed export.json says what was
 skipped and why.
 """
@@ -24,7 +25,16 @@ DESCRIPTIONS = {
     "saved_model": "TensorFlow SavedModel with a serve() signature, for TF Serving",
     "tflite_float32": "TFLite, float32 weights and activations",
     "tflite_int8": "TFLite, dynamic-range quantisation: int8 weights, float activations",
+    "onnx": "ONNX (opset chosen by tf2onnx), for ONNX Runtime",
 }
+# The most an ONNX Runtime probability may differ from the Keras model's on any test image: both run
+# the same float32 graph, so anything larger is a conversion error, not rounding.
+ONNX_TOLERANCE = 1e-4
+ONNX_METADATA_KEY = "mribench"  # the model.keras metadata, as JSON, in the ONNX file's metadata_props
+
+
+class ExportError(RuntimeError):
+    pass
 
 
 def export_target(
@@ -101,6 +111,14 @@ def export_target(
                 )
             )
 
+    if "onnx" in formats:
+        results.append(
+            measured_onnx(
+                model, metadata, out_dir / "model.onnx", pixels, keras_probabilities, y_true, list(test.path),
+                latency_runs, threads,
+            )
+        )  # fmt: skip
+
     record = {
         **target.as_metadata(),
         "n_test_images": len(test),
@@ -138,6 +156,83 @@ def tflite_runner(path, threads):
         return interpreter.get_tensor(output_index).copy()
 
     return run
+
+
+def measured_onnx(
+    model, metadata, path, pixels, keras_probabilities, y_true, files, latency_runs, threads
+):  # fmt: skip
+    """Convert to ONNX, re-score the test set with ONNX Runtime, refuse a copy that disagrees with
+    Keras by more than ONNX_TOLERANCE, and time it."""
+    convert_to_onnx(model, path, metadata)
+    run = onnx_runner(path, threads)
+    probabilities = np.concatenate([run(batch) for batch in np.array_split(pixels, 1 + len(pixels) // 32)])
+    check_onnx_agrees(path, probabilities, keras_probabilities, files, metadata["classes"])
+    return measured(
+        "onnx", path, probabilities, keras_probabilities, y_true, metadata["classes"],
+        latency_ms(run, pixels[:1], latency_runs),
+    )  # fmt: skip
+
+
+def convert_to_onnx(model, path, metadata):
+    """An ONNX file of `model` (input "image": RGB float32 in 0-255, output "probabilities") with the
+    model.keras metadata in its metadata_props, so `mribench predict` can use it alone.
+
+    The model's forward pass is traced as a tf.function and frozen before tf2onnx converts it:
+    `model.export(format="onnx")` hands tf2onnx the function unfrozen, and tf2onnx then turns
+    constants the function captures (EfficientNet's Normalization mean and variance) into extra
+    graph inputs, which ONNX Runtime demands at every call.
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    size = metadata["image_size"]
+    spec = tf.TensorSpec((None, size, size, 3), tf.float32, name="image")
+    forward = tf.function(lambda image: model(image, training=False)).get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(forward)
+    (image,), (output,) = frozen.inputs, frozen.outputs
+    patch_tf2onnx()  # Keras' own fixes that make tf2onnx 1.17 run on NumPy 2
+    onnx_model, _ = tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(),
+        name=metadata["model"],
+        input_names=[image.name],
+        output_names=[output.name],
+        tensors_to_rename={image.name: "image", output.name: "probabilities"},
+    )
+    onnx.helper.set_model_props(onnx_model, {ONNX_METADATA_KEY: json.dumps(metadata)})
+    onnx.save(onnx_model, str(path))
+
+
+def onnx_runner(path, threads):
+    """A function from a (batch, size, size, 3) float32 array to class probabilities, run by ONNX
+    Runtime on the CPU."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(batch):
+        return session.run(["probabilities"], {"image": batch})[0]
+
+    return run
+
+
+def check_onnx_agrees(path, probabilities, keras_probabilities, files, classes):
+    """Fail, naming the image and class, where ONNX Runtime and Keras differ by more than
+    ONNX_TOLERANCE."""
+    difference = np.abs(probabilities - keras_probabilities)
+    image, klass = np.unravel_index(difference.argmax(), difference.shape)
+    if difference[image, klass] > ONNX_TOLERANCE:
+        raise ExportError(
+            f"{path}: ONNX Runtime's probability of {classes[klass]} for test image {files[image]} is "
+            f"{probabilities[image, klass]:.6f}, the Keras model's {keras_probabilities[image, klass]:.6f}: "
+            f"they differ by {difference[image, klass]:.2e}, more than the tolerance {ONNX_TOLERANCE:g}. "
+            "The conversion changed the model; the ONNX file is not usable as the trained model."
+        )
 
 
 def latency_ms(predict, one_image, runs, warmup=5):

@@ -9,7 +9,6 @@ independent of the internal test). Twins are found with the audit's own hashes: 
 pixel (decoded RGB) and near (perceptual hash within audit.near_duplicate_distance).
 """
 
-import functools
 import json
 import time
 from collections import Counter
@@ -31,7 +30,18 @@ from mribench.audit import (
     per_class,
     scan_files,
 )
-from mribench.sources import SPLITS, DatasetError, copy_local_dataset, staging_folder
+from mribench.layout import Layout
+from mribench.sources import (
+    SPLITS,
+    DatasetError,
+    Policy,
+    copy_local_dataset,
+    count_files,
+    left_out_summary,
+    new_record,
+    staging_folder,
+    tell,
+)
 
 TWIN_KINDS = ("exact", "pixel", "near")
 AUDIT_COLUMNS = [c for c in COLUMNS if c not in ("folder", "train_twin")] + [
@@ -41,37 +51,42 @@ AUDIT_COLUMNS = [c for c in COLUMNS if c not in ("folder", "train_twin")] + [
 HASH_COLUMNS = {"sha256": str, "pixel_sha256": str, "phash": str}
 
 
-def obtain_external_set(dest, name, test_set):
-    """Fill `dest` with <class>/ folders of the configured set `name` (config external_test_sets.<name>)."""
-    with staging_folder(dest) as staging:
-        if "demo" in test_set:
-            demo = test_set["demo"]
-            scanner = phantoms.Scanner(
-                **{k: demo[k] for k in ("contrast_gamma", "noise_factor", "resolution_factor")}
-            )
-            phantoms.generate_test_set(
-                staging, test_set["classes"], demo["per_class"], demo["image_size"], demo["seed"], scanner
-            )
-        else:
-            find_root = functools.partial(external_root, name=name, classes=test_set["classes"])
-            copy_local_dataset(Path(test_set["path"]), staging, find_root=find_root)
-
-
-def external_root(folder, origin, name, classes):
-    """The folder holding the set's class folders: `folder`, its Testing/, or either inside one top folder."""
-    tops = [folder] + sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_dir() and not p.is_symlink() and not p.name.startswith((".", "__"))
-    )
-    for candidate in (c for top in tops for c in (top, top / "Testing")):
-        if any((candidate / label).is_dir() for label in classes):
-            return candidate
-    raise DatasetError(
-        f"external test set {name!r} ({origin}) holds none of its class folders {list(classes)}: expected "
-        "<class>/ or Testing/<class>/ at its top level or inside one top-level folder; fix the folder or "
-        f"external_test_sets.{name}.classes"
-    )
+def obtain_external_set(dest, name, test_set, obtain=None, record_json=None, console=None):
+    """Fill `dest` with <class>/ folders of the configured set `name` (config external_test_sets.<name>),
+    read by the dataset's policy (config `obtain`, sources.Policy); the record (what was left out)
+    goes to `record_json`, a summary of it to `console`."""
+    key = f"external_test_sets.{name}"
+    try:
+        with staging_folder(dest) as staging:
+            if "demo" in test_set:
+                demo = test_set["demo"]
+                scanner = phantoms.Scanner(
+                    **{k: demo[k] for k in ("contrast_gamma", "noise_factor", "resolution_factor")}
+                )
+                phantoms.generate_test_set(
+                    staging, test_set["classes"], demo["per_class"], demo["image_size"], demo["seed"], scanner
+                )
+                record = new_record(None, None, "")
+            else:
+                layout = Layout(
+                    f"the layout of external test set {name!r}",
+                    (),
+                    tuple(test_set["classes"]),
+                    f"{key}.root",
+                    f"{key}.classes",
+                )
+                record = copy_local_dataset(
+                    Path(test_set["path"]), staging, layout, Policy(**(obtain or {})),
+                    chosen_root=test_set.get("root"), path_key=f"{key}.path",
+                )  # fmt: skip
+            record |= {"source": "demo" if "demo" in test_set else "path", "files": count_files(staging)}
+    except DatasetError as error:
+        tell(console, f"obtain_external_set {name} stopped: {error}")
+        raise
+    if record_json is not None:
+        Path(record_json).write_text(json.dumps(record, indent=2) + "\n")
+        tell(console, left_out_summary(record, f"obtain_external_set {name}", record_json))
+    return record
 
 
 def audit_external_set(

@@ -8,8 +8,9 @@ import jinja2
 import pandas as pd
 
 from mribench import NOTICE, registry
+from mribench.metrics import METRICS, formatted, on_card
+from mribench.records import load_record, strategy_label
 from mribench.strategies import get_strategy
-from mribench.targets import Target
 
 
 def write_model_card(
@@ -27,61 +28,66 @@ def write_model_card(
 ):
     """Render the card; the exports, the statistics' confidence intervals and the data audit when given.
 
-    `external` lists (name, metrics.json, stats.json, audit.json) of each external test set."""
-    train = json.loads(Path(train_json).read_text())
-    metrics = json.loads(Path(metrics_json).read_text())
+    `external` lists (name, metrics.json, stats.json, audit.json) of each external test set; every metric
+    of mribench.metrics with a card label is read from this run's records."""
+    run = load_record(train_json, metrics_json, {name: path for name, path, *_ in external})
+    train = run.train
     split = pd.read_csv(split_csv)
     counts = pd.crosstab(split.label, split.split).reindex(
-        index=metrics["classes"], columns=["train", "val", "test"], fill_value=0
+        index=run.metrics["classes"], columns=["train", "val", "test"], fill_value=0
     )
-    template = jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("mribench", "templates"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-    ).get_template("MODEL_CARD.md.j2")
-    card = template.render(
+    )
+    environment.filters["formatted"] = formatted
+    environment.filters["strategy_label"] = strategy_label
+    card = environment.get_template("MODEL_CARD.md.j2").render(
         notice=NOTICE,
         train=train,
         base=registry.get_base(train["model"]),
-        strategy=get_strategy(train["strategy"]),
+        strategy=get_strategy(run.strategy),
         preprocessing=registry.preprocessing(train["model"]),
-        metrics=metrics,
+        metrics=run.metrics,
+        card_metrics=on_card(),
+        values={metric.name: metric.read(run) for metric in on_card() if metric.part in run.metrics},
         counts=counts,
         dataset=dataset,
         training=training,
         augmentation=augmentation,
         export=json.loads(Path(export_json).read_text()) if export_json else None,
-        confidence_intervals=confidence_intervals(stats_json, train) if stats_json else {},
+        confidence_intervals=confidence_intervals(stats_json, run) if stats_json else {},
         audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
-        external=[external_result(*paths, train) for paths in external],
+        external=[external_result(name, stats, audit, run) for name, _, stats, audit in external],
     )
     Path(out_md).write_text(card)
 
 
-def confidence_intervals(stats_json, train):
-    """{"test.accuracy": (low, high), "test.macro_f1": ...} of this target and seed, from the stats rule."""
-    row = target_statistics(stats_json, train)
-    return {"test.accuracy": row["accuracy_ci"], "test.macro_f1": row["macro_f1_ci"]} if row else {}
+def confidence_intervals(stats_json, run):
+    """{"test_accuracy": (low, high), "test_macro_f1": ...}: the bootstrap interval of each metric that has
+    one, for this target and seed, from the stats rule."""
+    row = target_statistics(stats_json, run)
+    return {metric.name: row[metric.interval] for metric in METRICS if metric.interval} if row else {}
 
 
-def target_statistics(stats_json, train):
+def target_statistics(stats_json, run):
     """This target's and seed's row of a stats.json, or None."""
-    target = Target(train["model"], train["strategy"], train["seed"])
     for row in json.loads(Path(stats_json).read_text())["targets"]:
-        if row["target"] == target.name and row["seed"] == target.seed:
+        if row["target"] == run.target.name and row["seed"] == run.seed:
             return row
     return None
 
 
-def external_result(name, metrics_json, stats_json, audit_json, train):
+def external_result(name, stats_json, audit_json, run):
     """What the card says about one external test set: the metrics with intervals, and its overlap."""
     audit = json.loads(Path(audit_json).read_text())
     return {
         "name": name,
-        "metrics": json.loads(Path(metrics_json).read_text()),
-        "stats": target_statistics(stats_json, train),
+        "metrics": run.external[name],
+        "stats": target_statistics(stats_json, run),
         "twins": {folder: kinds["any"]["total"] for folder, kinds in audit["overlap"].items()},
         "overlaps": audit["overlaps"],
     }

@@ -1,5 +1,7 @@
-"""Run a trained model.keras on new images, with exactly the preprocessing it was trained with."""
+"""Run a trained model.keras, or its ONNX export, on new images, with exactly the preprocessing it was
+trained with."""
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,6 +10,8 @@ from PIL import Image
 
 from mribench import images
 from mribench.decoding import UnusableImage, decode
+from mribench.model import ModelMetadataError
+from mribench.sources import walk_images
 
 
 @dataclass
@@ -31,26 +35,64 @@ class Results:
     skipped: list = field(default_factory=list)
 
 
-def find_images(paths):
-    """The files named, and every non-hidden file under the folders named, with the argument each came from.
+def find_images(paths, follow_links_out=False):
+    """The files named, and the files under the folders named (at any depth), each with the argument it
+    came from; and the entries left out ((path, reason) pairs).
 
-    Every file is offered to Pillow whatever its extension; what it cannot read is skipped later,
-    with the reason.
+    Folders are read by the policy obtain applies to datasets (sources.walk_images): system and hidden
+    files are ignored silently; links out of the folder (unless `follow_links_out`), to nothing or
+    into a loop, and special files (never read: a named pipe would block) are left out. Every file is
+    offered to Pillow whatever its extension; what it cannot read is skipped later, with the reason.
     """
-    found = []
+    found, left_out = [], []
     for argument in map(Path, paths):
         if argument.is_dir():
-            found += [
-                (file, argument)
-                for file in sorted(argument.rglob("*"))
-                if file.is_file()
-                and not any(part.startswith(".") for part in file.relative_to(argument).parts)
-            ]
+            files, skipped = walk_images(argument, follow_links_out)
+            found += [(file, argument) for file in files]
+            left_out += skipped
         elif argument.is_file():
             found.append((argument, argument.parent))
+        elif argument.exists():
+            left_out.append((argument, "not a regular file (a named pipe, socket or device)"))
         else:
             raise FileNotFoundError(f"{argument}: no such file or folder")
-    return found
+    return found, left_out
+
+
+class OnnxModel:
+    """An exported model.onnx run by ONNX Runtime, with the one method predict_files needs."""
+
+    def __init__(self, path):
+        from mribench.export import onnx_runner
+
+        self.run = onnx_runner(path, threads=0)  # 0: ONNX Runtime's default, every core
+
+    def predict_on_batch(self, pixels):
+        return self.run(pixels)
+
+
+def load_onnx_model(model_path):
+    """The ONNX model the export rule wrote and the mribench metadata inside it; refuses another
+    ONNX file (no image size, classes or preprocessing to go by)."""
+    import onnx
+
+    from mribench.export import ONNX_METADATA_KEY
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelMetadataError(
+            f"{path}: no such model file (expected results/runs/<target>/seed<N>/export/model.onnx)"
+        )
+    try:
+        properties = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception as error:  # onnx raises DecodeError and others for a file that is not ONNX
+        raise ModelMetadataError(f"{path} is not an ONNX model ({type(error).__name__}: {error})") from None
+    if ONNX_METADATA_KEY not in properties:
+        raise ModelMetadataError(
+            f"{path} has no mribench metadata: it was not written by mribench's export rule "
+            "(export.formats: [onnx])"
+        )
+    return OnnxModel(path), json.loads(properties[ONNX_METADATA_KEY])
 
 
 def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progress=None):

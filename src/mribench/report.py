@@ -1,4 +1,5 @@
-"""Collect every target's results into summary.csv and one self-contained HTML report."""
+"""Render every target's results into summary.csv and one self-contained HTML report: sections, figures,
+thumbnails and Jinja. The runs' records come from mribench.records, the metrics from mribench.metrics."""
 
 import base64
 import io
@@ -13,115 +14,83 @@ import pandas as pd
 import yaml
 
 import mribench
-from mribench import plots, provenance
+from mribench import metrics, plots, provenance
 from mribench.decoding import decode
-from mribench.strategies import epoch_budget
-from mribench.targets import BASELINE_MODEL
+from mribench.records import collect_runs, strategy_label, target_label, target_labels
+from mribench.strategies import epoch_budget, get_strategy
+from mribench.targets import BASELINE_MODEL, Target
 
 SAMPLES_PER_CLASS = 4
 WORST_ERRORS = 6
 THUMBNAIL_PX = 96
-# Columns of the overview that are averaged over seeds (mean and standard deviation).
-AVERAGED = [
-    "train_accuracy",
-    "val_accuracy",
-    "test_accuracy",
-    "test_macro_f1",
-    "test_dedup_accuracy",
-    "test_loss",
-    "total_seconds",
-    "model_megabytes",
-    "total_params",
-    "trainable_params",
-    "total_epochs",
-    "image_passes",
-]
-# Counts in summary.csv, which the shortcut baselines leave empty.
-INTEGER_COLUMNS = [
-    "model_bytes", "total_params", "trainable_params", "epochs_run", "total_epochs", "image_passes",
-]  # fmt: skip
 # Source signatures per class in the data section: this many of the commonest image sizes, the rest as one.
 COMMON_SIZES = 6
 
 
-def summarise(run_dirs):
+def summarise(runs, external_names=()):
     """One row per model x strategy x seed: the study's comparison table, and the shortcut baselines'
-    rows (model "baseline"), which have no parameters, epochs or model file (empty there)."""
+    rows (model "baseline"), which have no parameters, epochs, model file or external results (empty there).
+
+    Every metric of mribench.metrics read from the runs' records, summary.csv's or not; `write_summary`
+    keeps summary.csv's."""
     rows = []
-    for run_dir in map(Path, run_dirs):
-        train = json.loads((run_dir / "train.json").read_text())
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        test, dedup = metrics["test"], metrics["test_dedup"]
-        final = train["stages"][-1]
-        epochs = [stage.get("epochs_run") for stage in train["stages"]]
-        total_epochs = np.nan if None in epochs else sum(epochs)
-        model_bytes = train.get("model_bytes", np.nan)
-        rows.append(
-            {
-                "model": train["model"],
-                "strategy": train["strategy"],
-                "seed": train["seed"],
-                "workflow": train["workflow"],
-                "train_accuracy": final["train_accuracy"],
-                "val_accuracy": final["val_accuracy"],
-                "test_accuracy": test["accuracy"],
-                "test_loss": test["loss"],
-                "test_macro_f1": macro_f1(test),
-                "test_weighted_f1": test["classification_report"]["weighted avg"]["f1-score"],
-                # without the test images that have an exact or pixel twin in Training (None if none left)
-                "test_dedup_accuracy": np.nan if dedup["accuracy"] is None else dedup["accuracy"],
-                "test_dedup_macro_f1": macro_f1(dedup),
-                "n_test": test["n_images"],
-                "n_test_dedup": dedup["n_images"],
-                "stage_seconds": final["seconds"],
-                "total_seconds": train["seconds"],
-                "model_bytes": model_bytes,
-                "model_megabytes": model_bytes / 1e6,
-                "total_params": train.get("total_params", np.nan),
-                "trainable_params": train.get("trainable_params", np.nan),
-                "epochs_run": final.get("epochs_run", np.nan),
-                # the training budget all stages used: epochs, and epochs x training images
-                "total_epochs": total_epochs,
-                "image_passes": total_epochs * train["images"]["train"],
-                "run_dir": run_dir.as_posix(),
-            }
-        )
+    for run in runs:
+        row = {
+            "model": run.model,
+            "strategy": run.strategy,
+            "seed": run.seed,
+            "workflow": run.train["workflow"],
+        }
+        row |= {metric.name: metric.read(run) for metric in metrics.from_runs()}
+        row["run_dir"] = run.run_dir.as_posix()
+        for name in external_names:
+            row |= {metric.column(name): metric.read(run, name) for metric in metrics.EXTERNAL_METRICS}
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def write_summary(summary, external_names, path):
+    """summary.csv: the metrics marked for it, counts as whole numbers (empty for the shortcut baselines)."""
+    external = [metric for metric in metrics.EXTERNAL_METRICS if metric.integer]
+    counts = [metric.name for metric in metrics.METRICS if metric.integer]
+    counts += [metric.column(name) for name in external_names for metric in external]
+    left_out = [metric.name for metric in metrics.from_runs() if not metric.summary]
+    summary.drop(columns=left_out).astype(dict.fromkeys(counts, "Int64")).to_csv(
+        path, index=False, float_format="%.6g"
+    )
 
 
 def overview(summary, statistics):
     """One row per target: mean and sd over seeds, and the bootstrap CI when there is a single seed."""
+    intervals, from_statistics = metrics.intervals(), [m.name for m in metrics.from_statistics()]
     cis = pd.DataFrame(
         [
-            {
-                "target": t["target"],
-                "seed": t["seed"],
-                "accuracy_ci": t["accuracy_ci"],
-                "macro_f1_ci": t["macro_f1_ci"],
-                "macro_auc": t["macro_auc"],
-                "ece": t["ece"],
-            }
+            {"target": t["target"], "seed": t["seed"]} | {key: t[key] for key in intervals + from_statistics}
             for t in statistics["targets"]
         ]
     )
-    per_seed = summary.assign(target=summary.model + "_" + summary.strategy).merge(cis, on=["target", "seed"])
+    targets = [Target(*run).name for run in zip(summary.model, summary.strategy, summary.seed, strict=True)]
+    per_seed = summary.assign(target=targets).merge(cis, on=["target", "seed"])
     grouped = per_seed.groupby(["model", "strategy"], sort=False)
-    table = grouped[AVERAGED + ["macro_auc", "ece"]].mean()
-    spread = grouped[AVERAGED].std(ddof=1).add_suffix("_sd").fillna(0.0)
+    averaged = [metric.name for metric in metrics.in_overview()]
+    table = grouped[averaged].mean()
+    spread = grouped[averaged].std(ddof=1).add_suffix("_sd").fillna(0.0)
     table = table.join(spread).join(grouped.seed.count().rename("n_seeds"))
-    table = table.join(grouped[["accuracy_ci", "macro_f1_ci"]].first()).reset_index()
+    table = table.join(grouped[intervals].first()).reset_index()
     table["best"] = [set() for _ in range(len(table))]
     targets = table.model != BASELINE_MODEL  # a shortcut baseline is a yardstick, never the best target
-    for criterion, column, best in (
-        ("accuracy", "test_accuracy", "max"),
-        ("speed", "total_seconds", "min"),
-        ("size", "model_megabytes", "min"),
-    ):
-        extreme = getattr(table.loc[targets, column], best)()
-        ties = targets & np.isclose(table[column], extreme, rtol=0, atol=1e-9)
-        for index in table.index[ties]:  # a mean of equal accuracies may differ in the last bit
-            table.loc[index, "best"].add(criterion)
+    for metric in metrics.METRICS:
+        if metric.best:
+            extreme = getattr(table.loc[targets, metric.name], metric.best.direction)()
+            ties = targets & np.isclose(table[metric.name], extreme, rtol=0, atol=1e-9)
+            for index in table.index[ties]:  # a mean of equal accuracies may differ in the last bit
+                table.loc[index, "best"].add(metric.best.criterion)
     return table, per_seed
+
+
+def shown_columns(per_seed):
+    """The overview's metrics that some run has a value of (no de-duplicated column without twins)."""
+    return [metric for metric in metrics.in_overview() if per_seed[metric.name].notna().any()]
 
 
 def write_report(
@@ -144,32 +113,27 @@ def write_report(
     `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
     maps each external test set's name to its classes, audit.json and stats.json."""
     external_sets = external_sets or {}
-    summary = add_external_columns(summarise(run_dirs), external_sets)
-    counts = {  # whole numbers, empty for the baselines
-        column: "Int64"
-        for column in summary
-        if column in INTEGER_COLUMNS or (column.startswith("external_") and column.endswith("_n_images"))
-    }
-    summary.drop(columns="model_megabytes").astype(counts).to_csv(
-        out_summary, index=False, float_format="%.6g"
-    )
+    runs = collect_runs(run_dirs, list(external_sets))
+    summary = summarise(runs, list(external_sets))
+    write_summary(summary, list(external_sets), out_summary)
     statistics = json.loads(Path(stats_json).read_text())
     table, per_seed = overview(summary, statistics)
     baselines = table[table.model == BASELINE_MODEL]
     table = table[table.model != BASELINE_MODEL]
     split_rows = pd.read_csv(split_csv)
     stats_dir = Path(stats_json).parent
+    targets = [run for run in runs if not run.is_baseline]
+    by_dir = {run.run_dir.as_posix(): run for run in targets}
     by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
-    target_dirs = per_seed.run_dir[per_seed.model != BASELINE_MODEL].tolist()
-    runs = []
+    sections = []
     for row in per_seed[per_seed.model != BASELINE_MODEL].itertuples():
-        stem = f"{row.target}_seed{row.seed}"
+        stem = Target(row.model, row.strategy, row.seed).job_name
         gallery = Path(row.run_dir, "gradcam", "gallery.png")
-        runs.append(
+        sections.append(
             {
                 "row": row,
-                "anchor": f"{row.model}-{row.strategy}-{row.seed}",
-                "metrics": json.loads(Path(row.run_dir, "metrics.json").read_text()),
+                "anchor": stem,
+                "metrics": by_dir[row.run_dir].metrics,
                 "stats": by_run[row.target, row.seed],
                 "confusion": data_uri(Path(row.run_dir, "confusion.png")),
                 "curves": data_uri(Path(row.run_dir, "curves.png")),
@@ -180,21 +144,21 @@ def write_report(
             }
         )
     costs = provenance.job_costs(benchmark_dir)
-    first_train = json.loads(Path(target_dirs[0], "train.json").read_text())
     html = render(
         "report.html.j2",
         table=table,
-        baselines=baseline_rows(baselines, run_dirs, split_rows, config["dataset"]["classes"]),
-        untrained=not_imagenet(target_dirs),
+        baselines=baseline_rows(baselines, runs, split_rows, config["dataset"]["classes"]),
+        untrained=not_imagenet(targets),
         budget={s: epoch_budget(config["training"], s) for s in config["strategies"]},
         signatures=source_signatures(audit_csv, split_rows) if audit_csv else None,
         per_seed=per_seed,
         several_seeds=len(config["seeds"]) > 1,
-        show_dedup=bool(summary.test_dedup_accuracy.notna().any()),
+        columns=shown_columns(per_seed),
         statistics=statistics,
         mcnemar=mcnemar_matrices(statistics["mcnemar"]),
+        target_labels=target_labels(runs),
         cost_figure=figure_uri(plots.cost_accuracy_figure, table),
-        runs=runs,
+        runs=sections,
         counts=pd.crosstab(split_rows.label, split_rows.split).reindex(
             columns=["train", "val", "test"], fill_value=0
         ),
@@ -206,15 +170,15 @@ def write_report(
         test_overlap=config["dedup"]["test_overlap"],
         dropped=int((split_rows.split == "dropped").sum()),
         exports=[json.loads(Path(path).read_text()) for path in export_jsons],
-        external=external_sections(summary, external_sets),
+        external=external_sections(targets, external_sets),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,
             "commit": provenance.git_commit(workflow_dir) or "not a git checkout",
-            "versions": {k: v for k, v in first_train["versions"].items() if k != "mribench"}
+            "versions": {k: v for k, v in targets[0].train["versions"].items() if k != "mribench"}
             | {"snakemake": snakemake_version()},
             "report_python": platform.python_version(),
-            "hardware": training_hardware(target_dirs),
+            "hardware": training_hardware(targets),
             "dataset_checksum": provenance.dataset_checksum(split_csv),
             "split_sha256": provenance.file_sha256(split_csv),
             "n_images": len(split_rows),
@@ -226,16 +190,15 @@ def write_report(
     Path(out_html).write_text(html)
 
 
-def baseline_rows(baselines, run_dirs, split_rows, classes):
+def baseline_rows(baselines, runs, split_rows, classes):
     """The overview rows of the shortcut baselines, with chance (the largest class's share of the test
     set) and the features the forest relied on most (from the baseline's train.json)."""
     test = split_rows[split_rows.split == "test"]
     chance = test.label.value_counts().reindex(classes, fill_value=0).max() / max(len(test), 1)
     records = {}
-    for run_dir in run_dirs:
-        train = json.loads(Path(run_dir, "train.json").read_text())
-        if train["model"] == BASELINE_MODEL:
-            records.setdefault(train["strategy"], train)  # the features of the first seed
+    for run in runs:
+        if run.is_baseline:
+            records.setdefault(run.strategy, run.train)  # the features of the first seed
     return [
         row | {"chance": chance, "workflow": records[row["strategy"]]["workflow"],
                "top_features": records[row["strategy"]]["top_features"]}
@@ -243,15 +206,14 @@ def baseline_rows(baselines, run_dirs, split_rows, classes):
     ]  # fmt: skip
 
 
-def not_imagenet(run_dirs):
+def not_imagenet(runs):
     """The transfer-learning targets whose base did not start from ImageNet weights, as (target, weights).
 
     A from-scratch target starts from random weights by design and is not listed."""
     found = {}
-    for run_dir in run_dirs:
-        train = json.loads(Path(run_dir, "train.json").read_text())
-        if train["strategy"] != "from_scratch" and train["weights"] != "imagenet":
-            found[f"{train['model']} {train['strategy'].replace('_', ' ')}"] = train["weights"]
+    for run in runs:
+        if not get_strategy(run.strategy).random_base and run.train["weights"] != "imagenet":
+            found[target_label(run.target)] = run.train["weights"]
     return sorted(found.items())
 
 
@@ -274,47 +236,27 @@ def source_signatures(audit_csv, split_rows):
     return tables
 
 
-def add_external_columns(summary, external_sets):
-    """Per external test set: accuracy, macro-F1, image count and the accuracy drop from the internal
-    test; empty for the shortcut baselines, which score the internal test set only."""
-    targets = summary.model != BASELINE_MODEL
-    for name in external_sets:
-        metrics = [
-            json.loads(Path(run_dir, "external", name, "metrics.json").read_text())["external"]
-            for run_dir in summary.run_dir[targets]
-        ]
-        for column, values in (
-            ("accuracy", [m["accuracy"] for m in metrics]),
-            ("macro_f1", [macro_f1(m) for m in metrics]),
-            ("n_images", [m["n_images"] for m in metrics]),
-        ):
-            summary.loc[targets, f"external_{name}_{column}"] = values
-        summary[f"external_{name}_accuracy_drop"] = (
-            summary.test_accuracy - summary[f"external_{name}_accuracy"]
-        )
-    return summary
+def external_sections(runs, external_sets):
+    """One report section per external test set: every target beside its internal test, and the overlap.
 
-
-def external_sections(summary, external_sets):
-    """One report section per external test set: every target beside its internal test, and the overlap."""
+    `runs` are the runs' records, the targets' with their metrics on every external set."""
     sections = []
     for name, test_set in external_sets.items():
         statistics = json.loads(Path(test_set["stats"]).read_text())
         by_run = {(t["target"], t["seed"]): t for t in statistics["targets"]}
-        rows = []
-        for row in summary[summary.model != BASELINE_MODEL].itertuples():
-            metrics = json.loads(Path(row.run_dir, "external", name, "metrics.json").read_text())
-            rows.append(
-                {
-                    "model": row.model,
-                    "strategy": row.strategy,
-                    "seed": row.seed,
-                    "internal_accuracy": row.test_accuracy,
-                    "internal_macro_f1": row.test_macro_f1,
-                    "metrics": metrics,
-                    "stats": by_run[f"{row.model}_{row.strategy}", row.seed],
-                }
-            )
+        rows = [
+            {
+                "model": run.model,
+                "strategy": run.strategy,
+                "seed": run.seed,
+                "internal_accuracy": metrics.by_name("test_accuracy").read(run),
+                "internal_macro_f1": metrics.by_name("test_macro_f1").read(run),
+                "metrics": run.external[name],
+                "stats": by_run[run.target.name, run.seed],
+            }
+            for run in runs
+            if not run.is_baseline
+        ]
         sections.append(
             {
                 "name": name,
@@ -322,16 +264,11 @@ def external_sections(summary, external_sets):
                 "audit": json.loads(Path(test_set["audit"]).read_text()),
                 "rows": rows,
                 "mcnemar": statistics["mcnemar"],
+                "labels": target_labels(runs),
                 "alpha": statistics["alpha"],
             }
         )
     return sections
-
-
-def macro_f1(metrics):
-    """None when the set is empty (a de-duplicated test set can be)."""
-    report = metrics["classification_report"]
-    return report["macro avg"]["f1-score"] if report else None
 
 
 def render(template_name, **context):
@@ -341,7 +278,9 @@ def render(template_name, **context):
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    environment.filters["percent"] = lambda value: "–" if pd.isna(value) else f"{100 * value:.1f}"
+    environment.filters["percent"] = lambda value: metrics.formatted(value, metrics.PERCENT)
+    environment.filters["formatted"] = metrics.formatted
+    environment.filters["strategy_label"] = strategy_label
     environment.filters["points"] = lambda pair: f"{100 * pair[0]:.1f}–{100 * pair[1]:.1f}"
     environment.filters["when"] = lambda moment: (
         "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -390,11 +329,11 @@ def sample_images(split_rows, dataset_dir, classes, seed):
     return samples
 
 
-def training_hardware(run_dirs):
+def training_hardware(runs):
     """The distinct machines the targets were trained on (host, CPU and GPU models)."""
     machines = set()
-    for run_dir in run_dirs:
-        hardware = json.loads(Path(run_dir, "train.json").read_text())["hardware"]
+    for run in runs:
+        hardware = run.train["hardware"]
         machines.add(json.dumps({key: hardware[key] for key in ("host", "cpu", "gpus")}))
     return [json.loads(m) for m in sorted(machines)]
 

@@ -245,7 +245,7 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
             raise ValueError(f"{predictions_csv} is not on the same test images as the other targets")
         correct[target, run_seed] = probabilities.argmax(axis=1) == y_true
         statistics = target_statistics(predictions_csv, classes, resamples, seed)
-        stem = f"{target}_seed{run_seed}"
+        stem = run.job_name
         plots.roc_figure(statistics["roc"], out_dir / "figures" / f"{stem}_roc.png")
         plots.reliability_figure(
             statistics["reliability"], statistics["ece"], out_dir / "figures" / f"{stem}_calibration.png"

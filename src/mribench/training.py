@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import mribench
-from mribench import backend, images, pipeline, provenance, registry, split
+from mribench import backend, images, pipeline, progress, provenance, registry, split
 from mribench.model import (
     build_model,
     calibrate_batch_norm,
@@ -149,10 +149,11 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
     resumable = ResumableTraining(
         Path(outputs.model).parent / "_resume", fingerprint, early_stopping, reduce_lr
     )
+    console = progress.ConsoleProgress(progress_label(job.target))
     fit_settings = {
         "epochs": job.stage["epochs"],
         # resumable last: it restores the others' state
-        "callbacks": [early_stopping, reduce_lr, *tensorboard(outputs.tensorboard), resumable],
+        "callbacks": [early_stopping, reduce_lr, *tensorboard(outputs.tensorboard), console, resumable],
         "verbose": 2,
     }
     n_classes, batch_size = len(job.settings["classes"]), training["batch_size"]
@@ -174,6 +175,11 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
         train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
     )
     return resumable
+
+
+def progress_label(target):
+    """How the console names a training stage: train vgg16 fine_tuning seed42."""
+    return f"train {target.model} {target.strategy} seed{target.seed}"
 
 
 def tensorboard(log_dir):
@@ -300,19 +306,19 @@ def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings,
     that takes images."""
     pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     features_of = keras.Model(model.input, pooled.output)
-    features, targets = {}, {}
+    features, one_hot = {}, {}
     for part, (pixels, labels) in data.items():
         features[part] = features_of.predict(
             pipeline.EvaluationBatches(pixels, batch_size=batch_size), verbose=0
         )
-        targets[part] = keras.utils.to_categorical(labels, n_classes)
+        one_hot[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
     head.compile(**compile_settings)
     return head.fit(
         features["train"],
-        targets["train"],
+        one_hot["train"],
         batch_size=batch_size,
-        validation_data=(features["val"], targets["val"]),
+        validation_data=(features["val"], one_hot["val"]),
         **fit_settings,
     )
 

@@ -1,0 +1,41 @@
+# After every result exists; a local rule, so that a remote tracking server is reached from the
+# machine Snakemake runs on, which has the network where compute nodes may not.
+rule track:
+    input:
+        runs=expand(
+            "{run}/{file}",
+            run=run_dirs(),
+            file=[
+                "MODEL_CARD.md",
+                "curves.png",
+                "confusion.png",
+                "train.json",
+                "metrics.json",
+                "history.csv",
+            ],
+        ),
+        baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
+        stats="results/stats/stats.json",
+        split="results/data/split.csv",
+        report="results/report.html",
+        summary="results/summary.csv",
+    output:
+        "results/mlflow/tracked.json",
+    log:
+        "logs/track/track.log",
+    benchmark:
+        "benchmarks/track/track.tsv"
+    conda:
+        "../envs/tracking.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        mlflow=config["tracking"]["mlflow"],
+        study={key: value for key, value in config.items() if key != "tracking"},
+        targets=tracked_targets(),
+        baselines=tracked_baselines(),
+        workflow_dir=workflow.basedir,
+    script:
+        "../scripts/track.py"

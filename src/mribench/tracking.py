@@ -1,0 +1,178 @@
+"""Log a finished study to MLflow, where researchers compare runs across studies: one MLflow run per
+target and per shortcut baseline, under a parent run of the whole workflow that holds the report.
+
+It runs as a job of its own after the results exist (rule track), so a tracking server that is down
+fails that job only, and logging again needs no retraining.
+"""
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pandas as pd
+
+from mribench import provenance
+
+# A tracking server that does not answer fails the job within about a minute, not after MLflow's
+# default of seven retries with growing waits (set the variables to change it).
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+TARGET_ARTIFACTS = [
+    "MODEL_CARD.md",
+    "curves.png",
+    "confusion.png",
+    "train.json",
+    "metrics.json",
+    "history.csv",
+]
+BASELINE_ARTIFACTS = ["train.json", "metrics.json"]
+STUDY_ARTIFACTS = ["report.html", "summary.csv", "stats.json"]
+
+
+class TrackingError(RuntimeError):
+    pass
+
+
+def track_study(
+    mlflow_settings, study, targets, baselines, stats_json, split_csv, report_files, workflow_dir, out_json
+):
+    """Log the study's parent run and one run per target and baseline; write out_json with their ids.
+
+    `targets` and `baselines` map each run folder to what it was run as: {"name", "seed",
+    "tags", "params"}; `study` is the config as run (the parent run's params).
+    """
+    uri, experiment_name = mlflow_settings["uri"], mlflow_settings["experiment"]
+    client = connect(uri)
+    experiment_id = find_or_create_experiment(client, experiment_name, uri)
+    statistics = {
+        (row["target"], row["seed"]): row for row in json.loads(Path(stats_json).read_text())["targets"]
+    }
+    common_tags = {
+        "git_commit": provenance.git_commit(workflow_dir) or "not a git checkout",
+        "data_fingerprint": provenance.dataset_checksum(split_csv),
+    }
+    parent = client.create_run(experiment_id, run_name="study", tags=common_tags | {"mribench.kind": "study"})
+    parent_id = parent.info.run_id
+    log_params(client, parent_id, flatten(study))
+    for path in report_files:
+        client.log_artifact(parent_id, str(path))
+    run_ids = {}
+    for kind, runs, artifacts in (
+        ("target", targets, TARGET_ARTIFACTS),
+        ("baseline", baselines, BASELINE_ARTIFACTS),
+    ):
+        for run_dir, run in runs.items():
+            tags = common_tags | run["tags"] | {"mribench.kind": kind, "mlflow.parentRunId": parent_id}
+            child = client.create_run(experiment_id, run_name=f"{run['name']}/seed{run['seed']}", tags=tags)
+            log_run(
+                client, child.info.run_id, Path(run_dir), run, statistics[run["name"], run["seed"]], artifacts
+            )
+            run_ids[run_dir] = child.info.run_id
+    client.set_terminated(parent_id)
+    record = {
+        "uri": uri,
+        "experiment": experiment_name,
+        "experiment_id": experiment_id,
+        "parent_run_id": parent_id,
+        "runs": run_ids,
+    }
+    Path(out_json).write_text(json.dumps(record, indent=2) + "\n")
+    print(
+        f"Logged {len(run_ids)} runs under parent run {parent_id} to experiment {experiment_name!r} at {uri}"
+    )
+
+
+def connect(uri):
+    """An MlflowClient for `uri` that has answered; a TrackingError naming the URI where it does not."""
+    for variable, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(variable, value)
+    scheme = urlparse(uri).scheme
+    if scheme == "file":
+        # MLflow 3 keeps the plain-file store in maintenance mode and refuses it unless asked.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    if scheme == "sqlite":
+        sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as error:  # MLflow raises MlflowException, requests' and SQLAlchemy's errors
+        raise TrackingError(
+            f"the MLflow tracking store at {uri} (tracking.mlflow.uri) cannot be reached: "
+            f"{type(error).__name__}: {first_line(error)}. The results are complete; start the tracking "
+            "server (or correct tracking.mlflow.uri) and run snakemake again: only this job re-runs."
+        ) from error
+    return client
+
+
+def find_or_create_experiment(client, name, uri):
+    """The experiment's id; a new experiment in a local SQLite store keeps its artifacts beside the
+    database (results/mlflow/artifacts by default), not in the working directory."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if urlparse(uri).scheme == "sqlite":
+        location = (sqlite_path(uri).parent / "artifacts").resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def log_run(client, run_id, run_dir, run, statistics, artifacts):
+    """A target's or baseline's params, per-epoch history, final metrics (with CIs) and files."""
+    from mlflow.entities import Metric
+
+    log_params(client, run_id, flatten(run["params"]))
+    history = run_dir / "history.csv"
+    metrics = []
+    if history.exists():
+        epochs = pd.read_csv(history).drop(columns=["stage", "epoch"])
+        for step, row in enumerate(epochs.to_dict("records"), start=1):
+            metrics += [Metric(name, float(value), 0, step) for name, value in row.items() if pd.notna(value)]
+    test = json.loads((run_dir / "metrics.json").read_text())
+    final = final_metrics(statistics, test)
+    metrics += [Metric(name, value, 0, 0) for name, value in final.items()]
+    client.log_batch(run_id, metrics=metrics)
+    for name in artifacts:
+        client.log_artifact(run_id, str(run_dir / name))
+    client.set_terminated(run_id)
+
+
+def final_metrics(statistics, test):
+    """Test-set figures of one run: accuracy and macro F1 with their bootstrap CIs, macro AUC and
+    ECE (stats.json), loss and the de-duplicated accuracy (metrics.json); None values left out."""
+    final = {}
+    for name in ("accuracy", "macro_f1"):
+        final[f"test_{name}"] = statistics[name]
+        final[f"test_{name}_ci_low"], final[f"test_{name}_ci_high"] = statistics[f"{name}_ci"]
+    final["test_macro_auc"] = statistics["macro_auc"]
+    final["test_ece"] = statistics["ece"]
+    final["test_loss"] = test["test"]["loss"]
+    final["test_dedup_accuracy"] = test["test_dedup"]["accuracy"]
+    return {name: float(value) for name, value in final.items() if value is not None}
+
+
+def log_params(client, run_id, params):
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()])
+
+
+def flatten(section, prefix=""):
+    """{"training": {"batch_size": 8}} as {"training.batch_size": "8"}; lists and values as text."""
+    flat = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list | type(None)) else str(value)
+    return flat
+
+
+def sqlite_path(uri):
+    """The database file of a sqlite:/// URI (relative to the working directory with three slashes)."""
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def first_line(error):
+    return str(error).strip().splitlines()[0] if str(error).strip() else "no message"
