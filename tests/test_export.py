@@ -191,6 +191,7 @@ def test_model_card_describes_the_run(tiny_run):
     assert "normalised by\n  keras.applications.vgg16.preprocess_input (inside the model);" in card
     assert f"accuracy {metrics['accuracy']:.4f}" in card
     assert "| feature extraction |" in card and "| fine-tuning |" in card
+    assert "BatchNormalization statistics of fine-tuning (1\nlayer(s) in training mode)" in card
     assert "- tensorflow 2.21.0" in card
 
 

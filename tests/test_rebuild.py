@@ -189,6 +189,7 @@ REBUILDS = {
     "training.early_stopping_patience": Rebuild(2, EVERY_TARGET, TRAINING),
     "training.reduce_lr_patience": Rebuild(1, EVERY_TARGET, TRAINING),
     "training.reduce_lr_factor": Rebuild(0.5, EVERY_TARGET, TRAINING),
+    "training.batch_norm_batches": Rebuild(0, EVERY_TARGET, TRAINING),
     "training.deterministic": Rebuild(False, EVERY_TARGET, TRAINING),
     "training.augment_on": Rebuild("model", EVERY_TARGET, FEATURE_EXTRACTION),
     "training.mixed_precision": Rebuild(False, EVERY_TARGET, TRAINING),

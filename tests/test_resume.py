@@ -6,6 +6,8 @@ import keras
 import numpy as np
 import pytest
 
+from mribench.batch_norm import PreciseBatchNorm
+from mribench.pipeline import EvaluationBatches
 from mribench.resume import ResumableTraining
 
 
@@ -56,3 +58,34 @@ def test_backup_of_a_run_early_stopping_had_ended_trains_no_further(two_epoch_ba
     resumed = fit_with_backup(two_epoch_backup, {"settings": 1}, epochs=5)
     assert resumed.finished_epochs == 2
     assert [row["epoch"] for row in resumed.history] == [1, 2]
+
+
+def fit_with_precise_batch_norm(backup_dir, epochs):
+    """A model with BatchNormalization and Dropout whose statistics are recomputed before every
+    validation (batch_norm.PreciseBatchNorm), backed up epoch by epoch."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.BatchNormalization()])
+    model.add(keras.layers.Dropout(0.5))
+    model.add(keras.layers.Dense(2, activation="softmax"))
+    model.compile(keras.optimizers.Adam(1e-2), "categorical_crossentropy")
+    early_stopping = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(patience=1)
+    resumable = ResumableTraining(backup_dir, {"settings": 1}, early_stopping, reduce_lr)
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(16) % 2, 2)
+    precise = PreciseBatchNorm(EvaluationBatches(x, batch_size=4), steps=3)
+    model.fit(
+        x, y, batch_size=4, shuffle=False, validation_data=(x, y), epochs=epochs,
+        callbacks=[precise, early_stopping, reduce_lr, resumable], verbose=0,
+    )  # fmt: skip
+    return model, resumable
+
+
+@pytest.mark.backends
+def test_resumed_run_with_precise_batch_norm_ends_where_an_uninterrupted_one_does(tmp_path):
+    uninterrupted, _ = fit_with_precise_batch_norm(tmp_path / "uninterrupted", epochs=4)
+    fit_with_precise_batch_norm(tmp_path / "interrupted", epochs=2)
+    resumed, backup = fit_with_precise_batch_norm(tmp_path / "interrupted", epochs=4)
+    assert backup.finished_epochs == 2
+    for a, b in zip(resumed.weights, uninterrupted.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), a.path)

@@ -11,6 +11,7 @@ import yaml
 from conftest import REPO, TINY, planned_jobs, read_json, run_snakemake, training_settings, write_yaml
 
 from mribench.audit import write_audit
+from mribench.batch_norm import batch_norm_layers
 from mribench.model import build_model, read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 from mribench.split import write_split
@@ -134,6 +135,11 @@ def test_from_scratch_training_run(tmp_path):
     assert train["total_params"] - train["trainable_params"] == batch_norm_statistics(model)
     # trained in training mode: the base's BatchNormalization statistics moved from their initial zeros
     assert all(np.abs(mean).max() > 0 for mean in batch_norm_means(model))
+    # and were recomputed, the head's too, over every training image (3 batches of 8)
+    recomputed = train["stages"][0]["batch_norm"]
+    assert recomputed["layers"] == [layer.name for layer in batch_norm_layers(model)]
+    assert len(recomputed["layers"]) == 53 and recomputed["layers"][-1] == "batch_norm"
+    assert (recomputed["batches"], recomputed["images"]) == (3, train["images"]["train"]) == (3, 24)
     assert read_metadata(run / "model.keras")["strategy"] == "from_scratch"
 
 

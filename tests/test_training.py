@@ -29,8 +29,15 @@ def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_p
             "metrics": ["accuracy"],
         },
         {"epochs": 2, "verbose": 0},
+        batch_norm_batches=2,  # of the 3 batches of training features
     )
     assert len(fit.history["val_loss"]) == 2
+    # the head's statistics are those of the first two batches of training features (in file order)
+    pooled = keras.Model(model.input, model.get_layer("pool").output).predict(data["train"][0][:8], verbose=0)
+    head_inputs = keras.ops.convert_to_numpy(model.get_layer("dense")(pooled))
+    np.testing.assert_allclose(
+        model.get_layer("batch_norm").moving_mean.numpy(), head_inputs.mean(axis=0), rtol=1e-4, atol=1e-6
+    )
     # the head trained the layers of the complete model
     assert not np.allclose(model.get_layer("predictions").get_weights()[0], before)
 

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from mribench import pipeline, registry
+from mribench.batch_norm import BatchMoments, batch_norm_layers
 
 METADATA_ENTRY = "mribench.json"
 
@@ -100,15 +101,10 @@ def calibrate_batch_norm(model, images):
     they let the features of a deep random base vanish, so nothing could be learned on top.
     """
     base = model.get_layer("base")
-    batch_norms = [layer for layer in base.layers if isinstance(layer, layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in batch_norms]
-    for layer in batch_norms:
-        layer.momentum = 0.0  # the moving statistics become those of this batch
     base.trainable = True  # a frozen BatchNormalization layer would ignore training=True
-    base(model.get_layer("preprocess")(images), training=True)
+    moments = BatchMoments([model.get_layer("preprocess"), base], batch_norm_layers(base))
+    moments.set_population_statistics(pipeline.EvaluationBatches(images, batch_size=len(images)))
     base.trainable = False
-    for layer, momentum in zip(batch_norms, momenta, strict=True):
-        layer.momentum = momentum
 
 
 def unfreeze_top_layers(model, n_layers):

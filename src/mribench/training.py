@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import mribench
-from mribench import backend, images, pipeline, progress, provenance, registry, split
+from mribench import backend, batch_norm, images, pipeline, progress, provenance, registry, split
 from mribench.model import (
     build_model,
     calibrate_batch_norm,
@@ -158,7 +158,9 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
     }
     n_classes, batch_size = len(job.settings["classes"]), training["batch_size"]
     if augmentation == "cached_features":
-        fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings)
+        fit_on_cached_features(
+            model, data, n_classes, batch_size, compile_settings, fit_settings, training["batch_norm_batches"]
+        )
         return resumable
     model.compile(**compile_settings)
     train = pipeline.TrainingBatches(
@@ -170,6 +172,11 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
         first_epoch=resumable.finished_epochs,
     )
     val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
+    # the stream's first batches (epoch 0's, also in a resumed run): the same before every validation
+    first_batches = pipeline.TrainingBatches(*data["train"], n_classes, batch_size, seed, train.augmentation)
+    fit_settings["callbacks"][:0] = batch_norm.precise_batch_norm(
+        first_batches, train.steps_per_epoch, training["batch_norm_batches"]
+    )
     # the stream shuffles itself, per epoch and seed
     model.fit(
         train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
@@ -227,6 +234,9 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         "train_loss": float(kept.loss),
         "val_accuracy": float(kept.val_accuracy),
         "val_loss": float(kept.val_loss),
+        "batch_norm": batch_norm.record(
+            model, training["batch_norm_batches"], training["batch_size"], len(data["train"][1])
+        ),
     }
     if job.start is None:
         earlier_stages = []
@@ -300,10 +310,13 @@ def load_split(job, threads, cache_dir):
     return data
 
 
-def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings, fit_settings):
+def fit_on_cached_features(
+    model, data, n_classes, batch_size, compile_settings, fit_settings, batch_norm_batches=0
+):
     """The keras.io transfer-learning guide's fast workflow: run the frozen base once, train the head
     on its pooled features. The head shares its layers with `model`, which stays a complete model
-    that takes images."""
+    that takes images; the head's BatchNormalization statistics are recomputed over the training
+    features (`batch_norm_batches`, in file order)."""
     pooled = next(layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D))
     features_of = keras.Model(model.input, pooled.output)
     features, one_hot = {}, {}
@@ -314,6 +327,9 @@ def fit_on_cached_features(model, data, n_classes, batch_size, compile_settings,
         one_hot[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
     head.compile(**compile_settings)
+    train_features = pipeline.EvaluationBatches(features["train"], batch_size=batch_size)
+    callbacks = batch_norm.precise_batch_norm(train_features, train_features.num_batches, batch_norm_batches)
+    fit_settings = fit_settings | {"callbacks": callbacks + fit_settings.get("callbacks", [])}
     return head.fit(
         features["train"],
         one_hot["train"],
