@@ -98,6 +98,16 @@ def planned_jobs(result):
     return {rule: int(count) for rule, count in (line.split() for line in table) if rule != "total"}
 
 
+def merged_config(*configfiles):
+    """config.yaml merged with `configfiles`, as Snakemake merges them."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for path in configfiles:
+        update_config(config, yaml.safe_load(Path(path).read_text()))
+    return config
+
+
 def write_yaml(path, data):
     path.write_text(yaml.safe_dump(data))
     return path
@@ -149,7 +159,7 @@ def read_json(path):
 def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""
     workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir)
+    run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
     return workdir
 
 
