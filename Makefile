@@ -38,10 +38,16 @@ lint: $(SETUP)
 	$(BIN)/black --check --quiet src tests scripts bench
 	$(BIN)/hadolint containers/Dockerfile
 
-# The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX.
+# The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX. Each
+# pass ends with its ten slowest tests; the last line is the wall time of both, pass or fail.
+PYTEST_TIMING := --durations=10
+
 test: lint
-	$(BIN)/python -m pytest
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends
+	@start=$$(date +%s); status=0; \
+	$(BIN)/python -m pytest $(PYTEST_TIMING) || status=$$?; \
+	if [ $$status -eq 0 ]; then KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_TIMING) || status=$$?; fi; \
+	echo "make test: $$(( $$(date +%s) - start )) s wall time ($$(nproc) cores, load $$(cut -d' ' -f1-3 /proc/loadavg)), $$([ $$status -eq 0 ] && echo passed || echo FAILED with status $$status)"; \
+	exit $$status
 
 # Benchmarks (bench/README.md): each prints a table and writes bench/results/<name>.json.
 BENCHMARKS := pipeline training feature_cache inference workflow

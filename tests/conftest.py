@@ -1,8 +1,10 @@
+import functools
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -19,6 +21,9 @@ CONSOLE = "console.txt"  # the tiny run's console output (Snakemake's stdout and
 # marked `backends` again with KERAS_BACKEND=jax, workflows included.
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
+# The session's tiny workflow run (tiny_run): every base on TensorFlow, one on JAX (the overlay says why).
+JAX_PASS = REPO / "profiles" / "tiny" / "jax-pass.yaml"
+TINY_RUN_PROFILES = (TINY,) if BACKEND == "tensorflow" else (TINY, JAX_PASS)
 
 
 def snakemake_command(workdir, *args, configfiles=(TINY,)):
@@ -42,10 +47,42 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / 
 SNAKEMAKE_ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
 
 
+@functools.cache
+def snakemake_server():
+    """The process that runs dry runs (tests/snakemake_server.py says why), started on first use; it
+    ends when the tests close its stdin by ending."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "snakemake_server.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=SNAKEMAKE_ENV,
+    )
+
+
+def run_in_snakemake_server(command):
+    """Run `command` (a snakemake command line) in the server; the result as subprocess.run gives it."""
+    server = snakemake_server()
+    with tempfile.TemporaryDirectory(prefix="mribench-dry-run-") as tmp:
+        stdout, stderr = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        request = {"args": command[1:], "stdout": str(stdout), "stderr": str(stderr)}
+        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.flush()
+        reply = server.stdout.readline()
+        assert reply, f"the snakemake server ended (status {server.poll()}); try it directly: {command}"
+        returncode = json.loads(reply)["returncode"]
+        return subprocess.CompletedProcess(command, returncode, stdout.read_text(), stderr.read_text())
+
+
 def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
-    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`."""
+    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`.
+
+    Dry runs go to the snakemake server (the same command line, without Snakemake's start-up)."""
     command = snakemake_command(workdir, *args, configfiles=configfiles)
-    result = subprocess.run(command, capture_output=True, text=True, env=SNAKEMAKE_ENV)
+    if {"-n", "--dry-run"} & set(args):
+        result = run_in_snakemake_server(command)
+    else:
+        result = subprocess.run(command, capture_output=True, text=True, env=SNAKEMAKE_ENV)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
@@ -76,6 +113,16 @@ def training_settings(target, classes, training=(), image_size=32):
     for settings in config["model_settings"].values():
         settings["weights"] = "none"
     return training_job_settings(config, target)
+
+
+def merged_config(*configfiles):
+    """config.yaml merged with `configfiles`, as Snakemake merges them."""
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for path in configfiles:
+        update_config(config, yaml.safe_load(Path(path).read_text()))
+    return config
 
 
 def write_yaml(path, data):
@@ -129,7 +176,7 @@ def read_json(path):
 def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""
     workdir = tmp_path_factory.mktemp("tiny_run")
-    result = run_snakemake(workdir)
+    result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
     (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
     return workdir
 

@@ -5,15 +5,25 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKEND, SAMPLE, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import (
+    BACKEND,
+    SAMPLE,
+    TINY,
+    TINY_RUN_PROFILES,
+    merged_config,
+    planned_jobs,
+    read_json,
+    run_snakemake,
+    write_yaml,
+)
 from PIL import Image
 
 from mribench.model import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 
-TARGETS = [
-    f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")
-]
+# The bases of the tiny run: vgg16, resnet50v2 and mobilenetv2 on TensorFlow, mobilenetv2 on JAX.
+MODELS = merged_config(*TINY_RUN_PROFILES)["models"]
+TARGETS = [f"{m}_{s}" for m in MODELS for s in ("feature_extraction", "fine_tuning")]
 RUN_FILES = [
     "model.keras",
     "history.csv",
@@ -78,7 +88,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert audit["files"]["valid"] == len(split) == len(pd.read_csv(tiny_run / "results/data/audit.csv"))
 
     summary = pd.read_csv(tiny_run / "results/summary.csv")
-    assert len(summary) == 8
+    assert len(summary) == len(TARGETS) + 2
     baselines = ["baseline_file_metadata", "baseline_intensity_histogram"]
     assert sorted(summary.model + "_" + summary.strategy) == sorted(TARGETS + baselines)
     for column in ("train_accuracy", "val_accuracy", "test_accuracy", "test_macro_f1"):
@@ -110,7 +120,7 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     for rule in ("obtain_dataset", "audit", "split_dataset", "stats", "report"):
         assert (tiny_run / "logs" / rule / f"{rule}.log").exists()
         assert (tiny_run / "benchmarks" / rule / f"{rule}.tsv").exists()
-    train_log = (tiny_run / "logs/train/vgg16_fine_tuning_seed42.log").read_text()
+    train_log = (tiny_run / f"logs/train/{MODELS[0]}_fine_tuning_seed42.log").read_text()
     assert "val_accuracy" in train_log  # Keras' once-per-epoch line
 
     html = (tiny_run / "results/report.html").read_text()
