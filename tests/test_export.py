@@ -71,7 +71,8 @@ def exported_onnx(trained_model, tmp_path_factory):
 from mribench import backend
 backend.select("tensorflow")
 from mribench.export import export_target
-export_target({str(trained_model / "run" / "model.keras")!r}, {TARGET!r},
+from mribench.targets import Target
+export_target({TARGET!r}, {str(trained_model / "run" / "model.keras")!r},
               {str(trained_model / "split.csv")!r}, {str(trained_model / "dataset")!r}, ["onnx"], 5, 2,
               {str(out / "export")!r}, {str(out / "export.json")!r})
 """
@@ -238,13 +239,19 @@ def test_predict_refuses_an_onnx_file_mribench_did_not_write(tmp_path):
         [identity], "foreign", [tensor("image", 1, [1, 4])], [tensor("probabilities", 1, [1, 4])]
     )
     onnx.save(onnx.helper.make_model(graph), str(foreign))
-    for model, args, message in [
-        (garbage, [], f"{garbage} is not an ONNX model"),
-        (foreign, [], f"{foreign} has no mribench metadata"),
-        (foreign, ["--gradcam", str(tmp_path / "overlays")], "--gradcam needs the model.keras"),
+    refused, bad_arguments = 3, 2  # mribench predict's exit codes (README, "Using a trained model")
+    for model, args, message, exit_code in [
+        (garbage, [], f"{garbage} is not an ONNX model", refused),
+        (foreign, [], f"{foreign} has no mribench metadata", refused),
+        (
+            foreign,
+            ["--gradcam", str(tmp_path / "overlays")],
+            "--gradcam needs the model.keras",
+            bad_arguments,
+        ),
     ]:
         result = subprocess.run(
             [sys.executable, "-m", "mribench", "predict", str(image), "--model", str(model), *args],
             capture_output=True, text=True, cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO / "src")},
         )  # fmt: skip
-        assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+        assert result.returncode == exit_code and message in result.stderr, result.stderr[-2000:]
