@@ -20,6 +20,7 @@ from PIL import Image
 
 from mribench.model import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
+from mribench.targets import Target
 
 # The bases of the tiny run: vgg16, resnet50v2 and mobilenetv2 on TensorFlow, mobilenetv2 on JAX.
 MODELS = merged_config(*TINY_RUN_PROFILES)["models"]
@@ -127,9 +128,10 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     assert '<img src="data:image/png;base64,' in html
     assert 'id="audit"' in html and "test acc (dedup)" in html
     assert "http://" not in html and "https://" not in html.replace("https://json-schema.org", "")
-    for target in TARGETS:
-        model, strategy = target.split("_", 1)
-        assert f'id="{model}-{strategy}-42"' in html
+    for model in MODELS:
+        for strategy in ("feature_extraction", "fine_tuning"):
+            anchor = Target(model, strategy, 42).job_name  # each target's section, linked from the contents
+            assert f'id="{anchor}"' in html and f'href="#{anchor}"' in html
 
 
 @pytest.mark.backends
