@@ -2,17 +2,12 @@
 # machine Snakemake runs on, which has the network where compute nodes may not.
 rule track:
     input:
+        # each target's chosen run's: its own, or its chosen tuning point's (history.csv beside it)
+        unpack(chosen_train_jsons),
         runs=expand(
             "{run}/{file}",
             run=run_dirs(),
-            file=[
-                "MODEL_CARD.md",
-                "curves.png",
-                "confusion.png",
-                "train.json",
-                "metrics.json",
-                "history.csv",
-            ],
+            file=["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.json"],
         ),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
         stats="results/stats/stats.json",
