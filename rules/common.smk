@@ -201,8 +201,15 @@ def obtain_settings(reads_files):
 
 
 def training_settings(wildcards):
-    """What the training job of one target reads (mribench.config.training_job_settings)."""
-    return training_job_settings(config, Target.from_wildcards(wildcards))
+    """What the training job of one target (or tuning point) reads (mribench.config.training_job_settings).
+    A target with a tuning grid trains as its points only: its model is its chosen point's."""
+    target = Target.from_wildcards(wildcards)
+    if target.point is None and tuning_points(target):
+        raise ValueError(
+            f"{target.run_dir} has a tuning grid: its points train in {target.run_dir}/tuning/ and its "
+            "model is the chosen point's (selection.json); ask for the target's metrics.json, or a point's files"
+        )
+    return training_job_settings(config, target)
 
 
 def start_run_settings(wildcards):
@@ -301,6 +308,27 @@ def tracked_targets():
             "params": training_job_settings(config, target),
         }
         for target in every_target()
+    }
+
+
+def tracked_points():
+    """Each tuning point's run folder -> its MLflow run, as tracked_targets, with its point's id."""
+    return {
+        point.run_dir: {
+            "name": point.name,
+            "seed": point.seed,
+            "point": point.point.id,
+            "tags": {
+                "model": point.model,
+                "strategy": point.strategy,
+                "seed": str(point.seed),
+                "backend": config["training"]["backend"],
+                "tuning_point": point.point.id,
+            },
+            "params": training_job_settings(config, point),
+        }
+        for target in every_target()
+        for point in tuning_points(target)
     }
 
 

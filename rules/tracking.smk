@@ -10,6 +10,8 @@ rule track:
             file=["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.json"],
         ),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
+        points=[f"{run}/train.json" for run in tracked_points()],
+        selections=selections(),
         stats="results/stats/stats.json",
         split="results/data/split.csv",
         report="results/report.html",
@@ -30,6 +32,7 @@ rule track:
         mlflow=config["tracking"]["mlflow"],
         study={key: value for key, value in config.items() if key != "tracking"},
         targets=tracked_targets(),
+        points=tracked_points(),
         baselines=tracked_baselines(),
         workflow_dir=workflow.basedir,
     script:

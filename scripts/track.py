@@ -19,6 +19,8 @@ try:
             run: train.removesuffix("/train.json")
             for run, train in zip(snakemake.params.targets, snakemake.input.train, strict=True)
         },
+        points=snakemake.params.points,
+        selection_jsons=snakemake.input.selections,
     )
 except TrackingError as error:
     print(f"mribench track: {error}", file=console)  # on the console too, not only in the log

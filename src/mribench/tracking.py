@@ -39,12 +39,17 @@ def track_study(
     workflow_dir,
     out_json,
     trained_dirs=None,
+    points=None,
+    selection_jsons=(),
 ):
-    """Log the study's parent run and one run per target and baseline; write out_json with their ids.
+    """Log the study's parent run and one run per target, tuning point and baseline; write out_json with
+    their ids.
 
     `targets` and `baselines` map each run folder to what it was run as: {"name", "seed",
     "tags", "params"}; `study` is the config as run (the parent run's params); `trained_dirs` maps a
-    tuned target's run folder to its chosen point's, whose history and train.json are the target's.
+    tuned target's run folder to its chosen point's, whose history and train.json are the target's;
+    `points` maps each tuning point's run folder to its run (as `targets`, with its "point" id), tagged
+    chosen or not from the targets' `selection_jsons`.
     """
     trained_dirs = trained_dirs or {}
     uri, experiment_name = mlflow_settings["uri"], mlflow_settings["experiment"]
@@ -80,6 +85,11 @@ def track_study(
                 client.log_artifact(child.info.run_id, str(trained / name))
             client.set_terminated(child.info.run_id)
             run_ids[run_dir] = child.info.run_id
+    picks = {Path(path).parent: json.loads(Path(path).read_text())["pick"] for path in selection_jsons}
+    for run_dir, run in (points or {}).items():
+        chosen = picks[Path(run_dir).parent.parent] == run["point"]
+        tags = run["tags"] | {"mribench.kind": "tuning point", "mribench.chosen": str(chosen).lower()}
+        run_ids[run_dir] = log_point(client, experiment_id, common_tags | tags, parent_id, Path(run_dir), run)
     client.set_terminated(parent_id)
     record = {
         "uri": uri,
@@ -130,17 +140,46 @@ def find_or_create_experiment(client, name, uri):
     return client.create_experiment(name, artifact_location=location)
 
 
+def log_point(client, experiment_id, tags, parent_id, run_dir, run):
+    """A tuning point's run: its params, per-epoch history, the kept epoch's validation scores (what the
+    selection compared) and its training records; no test figure (only the chosen point is scored, as
+    its target). Returns its run id."""
+    from mlflow.entities import Metric
+
+    name = f"{run['name']}/seed{run['seed']}/{run['point']}"
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags | {"mlflow.parentRunId": parent_id})
+    run_id = run_id.info.run_id
+    log_params(client, run_id, flatten(run["params"]))
+    kept = json.loads((run_dir / "train.json").read_text())["stages"][-1]
+    validation = [Metric(key, kept[key], 0, 0) for key in ("val_loss", "val_accuracy")]
+    client.log_batch(run_id, metrics=history_metrics(run_dir / "history.csv") + validation)
+    for artifact in TRAINING_ARTIFACTS:
+        client.log_artifact(run_id, str(run_dir / artifact))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def history_metrics(history_csv):
+    """One MLflow metric per column of history.csv per epoch, the epoch as its step (none if absent)."""
+    from mlflow.entities import Metric
+
+    if not history_csv.exists():
+        return []
+    epochs = pd.read_csv(history_csv).drop(columns=["stage", "epoch"])
+    return [
+        Metric(name, float(value), 0, step)
+        for step, row in enumerate(epochs.to_dict("records"), start=1)
+        for name, value in row.items()
+        if pd.notna(value)
+    ]
+
+
 def log_run(client, run_id, run_dir, run, statistics, trained_dir):
     """A target's or baseline's params, per-epoch history (in `trained_dir`) and final metrics (with CIs)."""
     from mlflow.entities import Metric
 
     log_params(client, run_id, flatten(run["params"]))
-    history = trained_dir / "history.csv"
-    metrics = []
-    if history.exists():
-        epochs = pd.read_csv(history).drop(columns=["stage", "epoch"])
-        for step, row in enumerate(epochs.to_dict("records"), start=1):
-            metrics += [Metric(name, float(value), 0, step) for name, value in row.items() if pd.notna(value)]
+    metrics = history_metrics(trained_dir / "history.csv")
     test = json.loads((run_dir / "metrics.json").read_text())
     final = final_metrics(statistics, test)
     metrics += [Metric(name, value, 0, 0) for name, value in final.items()]
