@@ -40,10 +40,11 @@ def summarise(runs, external_names=()):
             "strategy": run.strategy,
             "seed": run.seed,
             "workflow": run.train["workflow"],
+            # a target with a tuning grid: the chosen point's values ("learning_rate=0.001")
+            "tuned": " ".join(f"{key}={value}" for key, value in run.chosen_values.items()),
         }
         row |= {metric.name: metric.read(run) for metric in metrics.from_runs()}
         row["run_dir"] = run.run_dir.as_posix()
-        row["tuned"] = " ".join(f"{key}={value}" for key, value in run.chosen_values.items())
         for name in external_names:
             row |= {metric.column(name): metric.read(run, name) for metric in metrics.EXTERNAL_METRICS}
         rows.append(row)
