@@ -44,6 +44,7 @@ localrules:
     obtain_dataset,
     obtain_external_set,
     fetch_weights,
+    select,
     prepare,
     report,
     model_card,
@@ -54,5 +55,9 @@ rule all:
     input:
         "results/report.html",
         expand("{run}/MODEL_CARD.md", run=run_dirs()),
+        # The selections themselves: Snakemake checks missing output only for the files asked for, and
+        # not at all for the jobs after a checkpoint whose output is missing (it resolves them after the
+        # checkpoint ran), so a target that gains a grid on a finished run would plan nothing otherwise.
+        selections(),
         export_files(),
         tracking_outputs(),

@@ -1,7 +1,6 @@
 rule evaluate:
     input:
-        model=f"{RUN_DIR}/model.keras",
-        history=f"{RUN_DIR}/history.csv",
+        unpack(chosen_files(model="model.keras", history="history.csv")),
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:

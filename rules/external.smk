@@ -48,7 +48,7 @@ rule audit_external_set:
 
 rule evaluate_external:
     input:
-        model=f"{RUN_DIR}/model.keras",
+        unpack(chosen_files(model="model.keras")),
         audit="results/external/{external_set}/audit.csv",
         dataset="results/external/{external_set}/dataset",
     output:

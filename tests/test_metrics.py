@@ -16,10 +16,11 @@ from mribench.records import collect_runs, read_run
 from mribench.report import overview, render, shown_columns, summarise, write_summary
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
-# summary.csv's columns on main before the metric list (a run with one external test set, "ext").
+# summary.csv's columns on main before the metric list (a run with one external test set, "ext"), and
+# `tuned` (issue 22: the chosen values of a target with a tuning grid).
 SUMMARY_COLUMNS = [
-    "model", "strategy", "seed", "workflow", "train_accuracy", "val_accuracy", "test_accuracy", "test_loss",
-    "test_macro_f1", "test_weighted_f1", "test_dedup_accuracy", "test_dedup_macro_f1", "n_test",
+    "model", "strategy", "seed", "workflow", "tuned", "train_accuracy", "val_accuracy", "test_accuracy",
+    "test_loss", "test_macro_f1", "test_weighted_f1", "test_dedup_accuracy", "test_dedup_macro_f1", "n_test",
     "n_test_dedup", "stage_seconds", "total_seconds", "model_bytes", "total_params", "trainable_params",
     "epochs_run", "total_epochs", "image_passes", "run_dir", "external_ext_accuracy", "external_ext_macro_f1",
     "external_ext_n_images", "external_ext_accuracy_drop",

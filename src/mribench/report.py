@@ -40,6 +40,8 @@ def summarise(runs, external_names=()):
             "strategy": run.strategy,
             "seed": run.seed,
             "workflow": run.train["workflow"],
+            # a target with a tuning grid: the chosen point's values ("learning_rate=0.001")
+            "tuned": " ".join(f"{key}={value}" for key, value in run.chosen_values.items()),
         }
         row |= {metric.name: metric.read(run) for metric in metrics.from_runs()}
         row["run_dir"] = run.run_dir.as_posix()
@@ -107,13 +109,15 @@ def write_report(
     export_jsons=(),
     audit_csv=None,
     external_sets=None,
+    selection_jsons=(),
 ):
     """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
-    maps each external test set's name to its classes, audit.json and stats.json."""
+    maps each external test set's name to its classes, audit.json and stats.json; `selection_jsons`
+    are the selection.json files of the targets with a tuning grid."""
     external_sets = external_sets or {}
-    runs = collect_runs(run_dirs, list(external_sets))
+    runs = collect_runs(run_dirs, list(external_sets), selection_jsons)
     summary = summarise(runs, list(external_sets))
     write_summary(summary, list(external_sets), out_summary)
     statistics = json.loads(Path(stats_json).read_text())
@@ -141,6 +145,8 @@ def write_report(
                 "calibration": data_uri(stats_dir / "figures" / f"{stem}_calibration.png"),
                 "gradcam": data_uri(gallery) if config["report"]["gradcam"] else None,
                 "worst": worst_errors(Path(row.run_dir, "predictions.csv"), dataset_dir),
+                "selection": by_dir[row.run_dir].selection,
+                "grid_curves": grid_curves(by_dir[row.run_dir].selection),
             }
         )
     costs = provenance.job_costs(benchmark_dir)
@@ -352,6 +358,11 @@ def thumbnail_uri(image_path, size=THUMBNAIL_PX):
     buffer = io.BytesIO()
     thumbnail.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def grid_curves(selection):
+    """The validation curves of a tuned target's points; None for a target without a grid."""
+    return figure_uri(plots.grid_curves_figure, selection) if selection else None
 
 
 def figure_uri(draw, *args):

@@ -17,18 +17,63 @@ BASELINE_RUN_DIR = RUN_DIR.format(model=BASELINE_MODEL, strategy="{baseline}", s
 # Log and benchmark files of a target's jobs.
 JOB_NAME = f"{NAME}_seed{{seed}}"
 MODEL_NAME = re.compile(r"^[a-z0-9]+$")
+# A tuning point's run folder inside its target's, and the {point} wildcard (TuningPoint.id).
+POINT_RUN_DIR = "tuning/{point}"
+POINT_PATTERN = r"[a-z_]+-[0-9.e+-]+(?:_[a-z_]+-[0-9.e+-]+)*"
+
+
+@dataclass(frozen=True, order=True)
+class TuningPoint:
+    """One combination of a target's grid: (tunable name, value) pairs in TUNABLE's order. Its id is
+    built from the values, so that adding a value to a list never renames an existing point."""
+
+    values: tuple
+
+    @property
+    def id(self):
+        return "_".join(f"{name}-{value!r}" for name, value in self.values)
+
+    @classmethod
+    def parse(cls, point_id):
+        """The point of an id (`id`'s inverse); names hold underscores, values none."""
+        pairs = re.findall(r"([a-z_]+?)-([^_]+)(?:_|$)", point_id)
+        point = cls(tuple((name, _number(value)) for name, value in pairs))
+        if point.id != point_id:
+            raise ValueError(f"{point_id!r} is not a tuning point id")
+        return point
+
+    def as_dict(self):
+        return dict(self.values)
+
+
+def _number(text):
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 @dataclass(frozen=True, order=True)
 class Target:
+    """`point`: one point of the target's tuning grid (mribench.tuning), a target of its own with a run
+    folder inside the target's; None: the target itself."""
+
     model: str
     strategy: str
     seed: int
+    point: TuningPoint = None
 
     @classmethod
     def from_wildcards(cls, wildcards):
-        """The target of a job from its {model}, {strategy} and {seed} wildcards."""
-        return cls(wildcards.model, wildcards.strategy, int(wildcards.seed))
+        """The target of a job from its {model}, {strategy} and {seed} wildcards, and {point} if any."""
+        point = TuningPoint.parse(wildcards.point) if "point" in wildcards.keys() else None
+        return cls(wildcards.model, wildcards.strategy, int(wildcards.seed), point)
+
+    def at(self, point):
+        """This target's tuning point `point`."""
+        return Target(self.model, self.strategy, self.seed, point)
+
+    @property
+    def chosen_from(self):
+        """The target a tuning point belongs to (the target itself when it is none)."""
+        return Target(self.model, self.strategy, self.seed)
 
     @property
     def name(self):
@@ -36,11 +81,13 @@ class Target:
 
     @property
     def run_dir(self):
-        return RUN_DIR.format(model=self.model, strategy=self.strategy, seed=self.seed)
+        run_dir = RUN_DIR.format(model=self.model, strategy=self.strategy, seed=self.seed)
+        return run_dir if self.point is None else f"{run_dir}/{POINT_RUN_DIR.format(point=self.point.id)}"
 
     @property
     def job_name(self):
-        return JOB_NAME.format(model=self.model, strategy=self.strategy, seed=self.seed)
+        job_name = JOB_NAME.format(model=self.model, strategy=self.strategy, seed=self.seed)
+        return job_name if self.point is None else f"{job_name}_{self.point.id}"
 
     @property
     def is_baseline(self):

@@ -185,8 +185,9 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
 
 
 def progress_label(target):
-    """How the console names a training stage: train vgg16 fine_tuning seed42."""
-    return f"train {target.model} {target.strategy} seed{target.seed}"
+    """How the console names a training stage: train vgg16 fine_tuning seed42 (and a tuning point's id)."""
+    label = f"train {target.model} {target.strategy} seed{target.seed}"
+    return label if target.point is None else f"{label} {target.point.id}"
 
 
 def tensorboard(log_dir):
