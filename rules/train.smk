@@ -39,3 +39,31 @@ use rule train as train_fine_tuning_start with:
         strategy="feature_extraction",
     params:
         settings=start_run_settings,
+
+
+# Cross-validation: the same training on one fold's training part (its split.csv: the training part,
+# its inner validation and the held-out fold as test).
+use rule train as train_fold with:
+    output:
+        model=f"{FOLD_RUN_DIR}/model.keras",
+        history=f"{FOLD_RUN_DIR}/history.csv",
+        train=f"{FOLD_RUN_DIR}/train.json",
+        tensorboard=directory(f"{FOLD_RUN_DIR}/tensorboard"),
+    log:
+        f"logs/train/{FOLD_JOB_NAME}.log",
+    benchmark:
+        f"benchmarks/train/{FOLD_JOB_NAME}.tsv"
+
+
+use rule train_fine_tuning_start as train_fold_fine_tuning_start with:
+    output:
+        model="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/model.keras",
+        history="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/history.csv",
+        train="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/train.json",
+        tensorboard=directory(
+            "results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/tensorboard"
+        ),
+    log:
+        "logs/train/{model}_fine_tuning_seed{seed}_r{repeat}f{fold}_start_{strategy}.log",
+    benchmark:
+        "benchmarks/train/{model}_fine_tuning_seed{seed}_r{repeat}f{fold}_start_{strategy}.tsv"

@@ -112,6 +112,27 @@ EXTERNAL = (
 )
 
 
+def cross_validated(n_folds):
+    """Every fold job of 1 repeat of `n_folds` folds: the folds, every target's and baseline's fold
+    runs, the fold ensembles (on Testing and the external set) and the fold statistics."""
+    folds = [f"0/{fold}" for fold in range(n_folds)]
+    per_target = [t.replace("_", "/", 1) + f"/{SEED}" for t in TARGETS]
+    fold_runs = {
+        f"{rule} {target}/{fold}"
+        for rule in ("train_fold", "evaluate_fold", "evaluate_fold_testing")
+        for target in per_target
+        for fold in folds
+    }
+    return (
+        {"cross_validation_folds 0", "fold_stats"}
+        | fold_runs
+        | {f"evaluate_fold_external {t}/{fold}/{EXTERNAL_SET}" for t in per_target for fold in folds}
+        | {f"baseline_fold {kind}/{SEED}/{fold}" for kind in CONFIG["baselines"] for fold in folds}
+        | jobs("fold_ensemble", TARGETS)
+        | {f"fold_ensemble_external {t}/{EXTERNAL_SET}" for t in per_target}
+    )
+
+
 class Rebuild(NamedTuple):
     value: object  # another valid value of the key
     jobs: set  # the jobs a dry run must plan after the key changed to `value`
@@ -267,6 +288,12 @@ REBUILDS = {
     ),
     "tracking.mlflow.uri": Rebuild("http://127.0.0.1:5000", set(), "tracking.mlflow.enabled is false"),
     "tracking.mlflow.experiment": Rebuild("other", set(), "tracking.mlflow.enabled is false"),
+    "cross_validation": Rebuild(
+        {"folds": 2, "repeats": 1},
+        cross_validated(2) | REPORT,
+        "adds the fold jobs beside the single split, which never re-runs (tests/test_cross_validation.py "
+        "changes folds and repeats of a cross-validated run)",
+    ),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

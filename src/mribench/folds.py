@@ -28,9 +28,9 @@ from sklearn.model_selection import train_test_split
 from mribench.sources import DatasetError
 from mribench.split import COLUMNS
 
-# Where the folds of one repeat live (results/data/...), and a fold's run folder inside a target's.
+# The outputs of one repeat's cross_validation_folds job: the assignment and each fold's split.csv.
 ASSIGNMENT = "results/data/folds/r{repeat}/folds.csv"
-FOLD_SPLIT = "results/data/folds/r{repeat}/f{fold}.csv"  # rules/data.smk: cross_validation_folds
+FOLD_SPLIT = "results/data/folds/r{repeat}/f{fold}.csv"
 ASSIGNMENT_COLUMNS = ["path", "label", "group", "fold"]  # then f0, f1, ...: each row's role in that fold
 
 

@@ -338,14 +338,15 @@ def test_train_ratio(fold_split_csvs):
     return float(np.mean(ratios))
 
 
-def write_fold_statistics(fold_runs, ensembles, fold_split_csvs, classes, out_dir):
+def write_fold_statistics(fold_runs, ensembles, fold_split_csvs, classes, out_dir, external_ensembles=()):
     """The cross-validation statistics into out_dir: folds.csv (each fold's scores), cross_validation.csv
     (per target and seed: mean and SD over folds x repeats, the fold ensemble's and the fold models'
     mean on Testing), fold_tests.csv (corrected resampled t-tests) and cross_validation.json (all).
 
     `fold_runs`: [model, strategy, seed, repeat, fold, held-out predictions.csv, Testing
     predictions.csv or "" (the shortcut baselines score their held-out fold only)], repeat by repeat;
-    `ensembles`: [model, strategy, seed, the ensemble's predictions.csv]."""
+    `ensembles`: [model, strategy, seed, the ensemble's predictions.csv]; `external_ensembles`: [model,
+    strategy, seed, external set, its classes, the ensemble's predictions.csv on it]."""
     out_dir = Path(out_dir)
     rows = []
     for model, strategy, seed, repeat, fold, held_out, testing in fold_runs:
@@ -370,6 +371,11 @@ def write_fold_statistics(fold_runs, ensembles, fold_split_csvs, classes, out_di
         scores = fold_scores(predictions, classes)
         for metric, value in scores.items():
             summary.loc[(Target(model, strategy, seed).name, seed), f"ensemble_{metric}"] = value
+    for model, strategy, seed, name, set_classes, predictions in external_ensembles:
+        for metric, value in fold_scores(predictions, set_classes).items():
+            summary.loc[(Target(model, strategy, seed).name, seed), f"ensemble_external_{name}_{metric}"] = (
+                value
+            )
     summary = summary.reset_index()
     table.to_csv(out_dir / "folds.csv", index=False, float_format="%.6g")
     summary.to_csv(out_dir / "cross_validation.csv", index=False, float_format="%.6g")

@@ -5,7 +5,7 @@ fit one stage, write the records. Runs on any Keras backend (mribench.backend)."
 import json
 import platform
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -128,7 +128,7 @@ def new_model(job, data, gpus, from_scratch):
 def continued_model(job):
     """The model of the run `job` continues (fine-tuning: the feature-extraction model), checked to be
     that run's, with the base's top layers unfrozen; augmentation stays where that model put it."""
-    start = Target(job.target.model, job.strategy.continues, job.target.seed)
+    start = replace(job.target, strategy=job.strategy.continues)
     model, _ = load_checked_model(job.start.model, start, job.settings["classes"])
     unfreeze_top_layers(model, job.settings["model"]["unfreeze_layers"])
     augmentation = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
@@ -185,8 +185,9 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
 
 
 def progress_label(target):
-    """How the console names a training stage: train vgg16 fine_tuning seed42."""
-    return f"train {target.model} {target.strategy} seed{target.seed}"
+    """How the console names a training stage: train vgg16 fine_tuning seed42 (r0f1 for a fold's)."""
+    fold = f" {target.fold.name}" if target.fold else ""
+    return f"train {target.model} {target.strategy} seed{target.seed}{fold}"
 
 
 def tensorboard(log_dir):
