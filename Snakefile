@@ -44,6 +44,7 @@ localrules:
     obtain_dataset,
     obtain_external_set,
     fetch_weights,
+    select,
     prepare,
     report,
     model_card,

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from mribench import folds, registry, strategies, targets
+from mribench import folds, registry, strategies, targets, tuning
 from mribench.config import baseline_job_settings, training_job_settings, validate_config
 from mribench.targets import (
     BASELINE_RUN_DIR,
@@ -9,8 +9,10 @@ from mribench.targets import (
     FOLD_JOB_NAME,
     FOLD_RUN_DIR,
     JOB_NAME,
+    POINT_PATTERN,
     RUN_DIR,
     Target,
+    TuningPoint,
 )
 
 # Also imports the config's plugins, which may register strategies.
@@ -24,6 +26,7 @@ wildcard_constraints:
     seed=r"\d+",
     repeat=r"\d+",
     fold=r"\d+",
+    point=POINT_PATTERN,
     external_set="|".join(config["external_test_sets"]) or "(?!)",  # (?!) matches nothing
 
 
@@ -125,10 +128,11 @@ def export_files():
 
 
 def model_card_inputs(wildcards):
-    """A model card describes the exports too, once they exist."""
-    run = Target.from_wildcards(wildcards).run_dir
+    """A model card describes the exports too, once they exist, and a tuned target's grid and pick."""
+    target = Target.from_wildcards(wildcards)
+    run = target.run_dir
     inputs = {
-        "train": f"{run}/train.json",
+        "train": f"{chosen_run(target)}/train.json",
         "metrics": f"{run}/metrics.json",
         "split": "results/data/split.csv",
         "stats": "results/stats/stats.json",
@@ -136,6 +140,8 @@ def model_card_inputs(wildcards):
     }
     if config["export"]["enabled"]:
         inputs["export"] = f"{run}/export.json"
+    if tuning_points(target):
+        inputs["selection"] = f"{run}/selection.json"
     names = list(config["external_test_sets"])
     inputs["external_metrics"] = [f"{run}/external/{name}/metrics.json" for name in names]
     inputs["external_stats"] = [f"results/stats/external/{name}/stats.json" for name in names]
@@ -143,17 +149,70 @@ def model_card_inputs(wildcards):
     return inputs
 
 
+def tuning_points(target):
+    """The tuning points of `target`'s grid (mribench.tuning); empty for a target without lists."""
+    return tuning.points(config, target)
+
+
+def chosen_run(target):
+    """The run folder of `target`'s model and training records: its own, or for a target with a tuning
+    grid the point its selection picked. The selection is a checkpoint, so the jobs after it depend on
+    the chosen point's files alone: a new pick re-runs them, a re-selection with the same pick does not."""
+    if not tuning_points(target):
+        return target.run_dir
+    wildcards = {"model": target.model, "strategy": target.strategy, "seed": target.seed}
+    if target.fold is None:
+        selection = checkpoints.select.get(**wildcards).output.selection
+    else:  # nested: a fold's points are selected on the fold's inner validation
+        selection = checkpoints.select_fold.get(**wildcards, **target.fold._asdict()).output.selection
+    return target.at(TuningPoint.parse(tuning.read_pick(selection))).run_dir
+
+
+def chosen_files(**files):
+    """An input function: name -> the file of that name in the job's target's chosen run (chosen_run)."""
+
+    def inputs(wildcards):
+        run = chosen_run(Target.from_wildcards(wildcards))
+        return {name: f"{run}/{file}" for name, file in files.items()}
+
+    return inputs
+
+
+def selection_inputs(wildcards):
+    """The validation records of every tuning point of one target, the selection's only inputs."""
+    points = tuning_points(Target.from_wildcards(wildcards))
+    return {
+        "train": [f"{point.run_dir}/train.json" for point in points],
+        "history": [f"{point.run_dir}/history.csv" for point in points],
+    }
+
+
+def selection_points(wildcards):
+    """The ids of one target's tuning points, in the order of selection_inputs."""
+    return [point.point.id for point in tuning_points(Target.from_wildcards(wildcards))]
+
+
+def selections():
+    """selection.json of every target with a tuning grid (the report and the model cards show them)."""
+    return [f"{target.run_dir}/selection.json" for target in every_target() if tuning_points(target)]
+
+
+def chosen_train_jsons(wildcards):
+    """train.json of every target's chosen run (chosen_run)."""
+    return {"train": [f"{chosen_run(target)}/train.json" for target in every_target()]}
+
+
 def start_run(target):
-    """The run a continuing strategy (fine-tuning) starts from: the target of the strategy it
+    """The run a continuing strategy (fine-tuning) starts from: the (chosen) run of the strategy it
     continues, or a run of its own where that target trains a stage of another length
     (training.feature_extraction.equal_budget lengthens the feature-extraction target)."""
     continued = strategies.get_strategy(target.strategy).continues
-    start = Target(target.model, continued, target.seed, target.fold)
+    start = Target(target.model, continued, target.seed, fold=target.fold)
     training = config["training"]
     stage = strategies.get_strategy(continued).stage_settings
     if stage(training) != stage(training, as_start=True):
-        return f"{target.run_dir}/start/{continued}"
-    return start.run_dir
+        return f"{target.chosen_from.run_dir}/start/{continued}"
+    return chosen_run(start)
 
 
 def training_inputs(wildcards):
@@ -198,8 +257,15 @@ def obtain_settings(reads_files):
 
 
 def training_settings(wildcards):
-    """What the training job of one target reads (mribench.config.training_job_settings)."""
-    return training_job_settings(config, Target.from_wildcards(wildcards))
+    """What the training job of one target (or tuning point) reads (mribench.config.training_job_settings).
+    A target with a tuning grid trains as its points only: its model is its chosen point's."""
+    target = Target.from_wildcards(wildcards)
+    if target.point is None and tuning_points(target):
+        raise ValueError(
+            f"{target.run_dir} has a tuning grid: its points train in {target.run_dir}/tuning/ and its "
+            "model is the chosen point's (selection.json); ask for the target's metrics.json, or a point's files"
+        )
+    return training_job_settings(config, target)
 
 
 def start_run_settings(wildcards):
@@ -211,7 +277,7 @@ def baseline_inputs(wildcards):
     """The metadata baseline reads the audit's per-file records; the histogram baseline the images;
     a fold's baseline fits and is scored on its fold's split.csv."""
     fold = targets.Fold(int(wildcards.repeat), int(wildcards.fold)) if "fold" in wildcards.keys() else None
-    inputs = {"split": fold_split(Target(targets.BASELINE_MODEL, wildcards.baseline, 0, fold))}
+    inputs = {"split": fold_split(Target(targets.BASELINE_MODEL, wildcards.baseline, 0, fold=fold))}
     if wildcards.baseline == "file_metadata":
         return inputs | {"audit": "results/data/audit.csv"}
     return inputs | {"dataset": "results/data/dataset"}
@@ -334,6 +400,27 @@ def tracked_targets():
             "params": training_job_settings(config, target),
         }
         for target in every_target()
+    }
+
+
+def tracked_points():
+    """Each tuning point's run folder -> its MLflow run, as tracked_targets, with its point's id."""
+    return {
+        point.run_dir: {
+            "name": point.name,
+            "seed": point.seed,
+            "point": point.point.id,
+            "tags": {
+                "model": point.model,
+                "strategy": point.strategy,
+                "seed": str(point.seed),
+                "backend": config["training"]["backend"],
+                "tuning_point": point.point.id,
+            },
+            "params": training_job_settings(config, point),
+        }
+        for target in every_target()
+        for point in tuning_points(target)
     }
 
 

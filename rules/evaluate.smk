@@ -1,7 +1,6 @@
 rule evaluate:
     input:
-        model=f"{RUN_DIR}/model.keras",
-        history=f"{RUN_DIR}/history.csv",
+        unpack(chosen_files(model="model.keras", history="history.csv")),
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:
@@ -40,8 +39,7 @@ rule evaluate:
 # Cross-validation: each fold's model on its held-out fold (the fold's split.csv), ...
 use rule evaluate as evaluate_fold with:
     input:
-        model=f"{FOLD_RUN_DIR}/model.keras",
-        history=f"{FOLD_RUN_DIR}/history.csv",
+        unpack(chosen_files(model="model.keras", history="history.csv")),
         split=lambda wildcards: fold_split(Target.from_wildcards(wildcards)),
         dataset="results/data/dataset",
     output:
@@ -58,8 +56,7 @@ use rule evaluate as evaluate_fold with:
 # ... and on the official Testing folder, which the fold ensemble scores too.
 use rule evaluate as evaluate_fold_testing with:
     input:
-        model=f"{FOLD_RUN_DIR}/model.keras",
-        history=f"{FOLD_RUN_DIR}/history.csv",
+        unpack(chosen_files(model="model.keras", history="history.csv")),
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:

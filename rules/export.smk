@@ -1,6 +1,6 @@
 rule export:
     input:
-        model=f"{RUN_DIR}/model.keras",
+        unpack(chosen_files(model="model.keras")),
         split="results/data/split.csv",
         dataset="results/data/dataset",
     output:

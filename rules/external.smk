@@ -48,7 +48,7 @@ rule audit_external_set:
 
 rule evaluate_external:
     input:
-        model=f"{RUN_DIR}/model.keras",
+        unpack(chosen_files(model="model.keras")),
         audit="results/external/{external_set}/audit.csv",
         dataset="results/external/{external_set}/dataset",
     output:
@@ -115,7 +115,7 @@ rule stats_external:
 # probabilities over all classes.
 use rule evaluate_external as evaluate_fold_external with:
     input:
-        model=f"{FOLD_RUN_DIR}/model.keras",
+        unpack(chosen_files(model="model.keras")),
         audit="results/external/{external_set}/audit.csv",
         dataset="results/external/{external_set}/dataset",
     output:

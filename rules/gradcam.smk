@@ -1,6 +1,6 @@
 rule gradcam:
     input:
-        model=f"{RUN_DIR}/model.keras",
+        unpack(chosen_files(model="model.keras")),
         predictions=f"{RUN_DIR}/predictions.csv",
         dataset="results/data/dataset",
     output:

@@ -1,10 +1,12 @@
 rule report:
     input:
+        unpack(chosen_train_jsons),
         runs=expand(
             "{run}/{file}",
             run=run_dirs(),
-            file=["train.json", "metrics.json", "predictions.csv", "confusion.png", "curves.png"],
+            file=["metrics.json", "predictions.csv", "confusion.png", "curves.png"],
         ),
+        selections=selections(),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
         gradcam=gradcam_galleries(),
         stats="results/stats/stats.json",

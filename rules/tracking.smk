@@ -2,19 +2,16 @@
 # machine Snakemake runs on, which has the network where compute nodes may not.
 rule track:
     input:
+        # each target's chosen run's: its own, or its chosen tuning point's (history.csv beside it)
+        unpack(chosen_train_jsons),
         runs=expand(
             "{run}/{file}",
             run=run_dirs(),
-            file=[
-                "MODEL_CARD.md",
-                "curves.png",
-                "confusion.png",
-                "train.json",
-                "metrics.json",
-                "history.csv",
-            ],
+            file=["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.json"],
         ),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
+        points=[f"{run}/train.json" for run in tracked_points()],
+        selections=selections(),
         stats="results/stats/stats.json",
         split="results/data/split.csv",
         report="results/report.html",
@@ -35,6 +32,7 @@ rule track:
         mlflow=config["tracking"]["mlflow"],
         study={key: value for key, value in config.items() if key != "tracking"},
         targets=tracked_targets(),
+        points=tracked_points(),
         baselines=tracked_baselines(),
         workflow_dir=workflow.basedir,
     script:

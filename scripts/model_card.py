@@ -15,6 +15,7 @@ write_model_card(
     export_json=snakemake.input.get("export"),
     stats_json=snakemake.input.stats,
     audit_json=snakemake.input.audit,
+    selection_json=snakemake.input.get("selection"),
     external=list(
         zip(
             snakemake.params.external_sets,

@@ -15,6 +15,12 @@ try:
         report_files=[snakemake.input.report, snakemake.input.summary, snakemake.input.stats],
         workflow_dir=snakemake.params.workflow_dir,
         out_json=snakemake.output[0],
+        trained_dirs={
+            run: train.removesuffix("/train.json")
+            for run, train in zip(snakemake.params.targets, snakemake.input.train, strict=True)
+        },
+        points=snakemake.params.points,
+        selection_jsons=snakemake.input.selections,
     )
 except TrackingError as error:
     print(f"mribench track: {error}", file=console)  # on the console too, not only in the log

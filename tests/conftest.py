@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
 TINY = REPO / "profiles" / "tiny" / "mribench.yaml"
+# An overlay of the tiny profile without its tuning grid, for runs that test something else.
+NO_GRID = {"training": {"feature_extraction": {"learning_rate": 1.0e-3}}}
 CONSOLE = "console.txt"  # the tiny run's console output (Snakemake's stdout and stderr), in its folder
 # The Keras backend the tests run on: `make test` runs the suite on TensorFlow, then the tests
 # marked `backends` again with KERAS_BACKEND=jax, workflows included.
@@ -24,6 +26,25 @@ BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
 # The session's tiny workflow run (tiny_run): every base on TensorFlow, one on JAX (the overlay says why).
 JAX_PASS = REPO / "profiles" / "tiny" / "jax-pass.yaml"
 TINY_RUN_PROFILES = (TINY,) if BACKEND == "tensorflow" else (TINY, JAX_PASS)
+
+
+def tiny_run_trainings():
+    """The training jobs of the tiny run: each target's, or each point of a target's tuning grid."""
+    from mribench import targets, tuning
+
+    config = merged_config(*TINY_RUN_PROFILES)
+    every = targets.every_target(config["models"], config["strategies"], config["seeds"])
+    return [trained for target in every for trained in tuning.points(config, target) or [target]]
+
+
+def chosen_run(workdir, target):
+    """The run folder of `target`'s model in a finished run: its own, or its chosen tuning point's."""
+    from mribench.targets import POINT_RUN_DIR
+
+    selection = Path(workdir) / target.run_dir / "selection.json"
+    if not selection.exists():
+        return Path(workdir) / target.run_dir
+    return selection.parent / POINT_RUN_DIR.format(point=read_json(selection)["pick"])
 
 
 def snakemake_command(workdir, *args, configfiles=(TINY,)):

@@ -184,10 +184,8 @@ def test_the_schema_holds_the_integer_keys_it_is_known_to():
     assert len(INTEGER_KEYS) >= 20
 
 
-@pytest.mark.parametrize("key", INTEGER_KEYS)
-def test_every_integer_key_refuses_a_whole_number_float(key):
-    """JSON Schema counts 32.0 as an integer; Python's range() and Keras' shapes do not."""
-    config = copy.deepcopy(WITH_EVERY_KEY)
+def locate(config, key):
+    """The section holding a schema key's value in `config`, the value's name there, its concrete key."""
     parts = key.split(".")
     concrete = []
     section = config
@@ -197,7 +195,17 @@ def test_every_integer_key_refuses_a_whole_number_float(key):
         section = section[name]
     last = parts[-1]
     last = next(iter(section)) if last == "*" else int(last) if last.isdigit() else last
-    concrete.append(str(last))
+    return section, last, [*concrete, str(last)]
+
+
+@pytest.mark.parametrize("key", INTEGER_KEYS)
+def test_every_integer_key_refuses_a_whole_number_float(key):
+    """JSON Schema counts 32.0 as an integer; Python's range() and Keras' shapes do not."""
+    config = copy.deepcopy(WITH_EVERY_KEY)
+    if key.endswith(".0") and key[:-2] in INTEGER_KEYS:  # a value of a tuning grid: a list of one
+        section, last, _ = locate(config, key[:-2])
+        section[last] = [section[last]]
+    section, last, concrete = locate(config, key)
     value = section[last]
     assert isinstance(value, int), (key, value)
     section[last] = float(value)

@@ -1,5 +1,7 @@
 """Repeated k-fold cross-validation through the real workflow: a tiny run with 2 folds of one base and
-one strategy (profiles/tiny/cross-validation.yaml), on both backends; its units: tests/test_folds.py."""
+one strategy (profiles/tiny/cross-validation.yaml), on both backends; its units: tests/test_folds.py.
+The tiny profile's feature-extraction grid makes it nested: each fold selects its point on its own
+inner validation."""
 
 import numpy as np
 import pandas as pd
@@ -7,6 +9,7 @@ import pytest
 from conftest import TINY, merged_config, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.provenance import file_sha256
+from mribench.tuning import read_pick
 
 OVERLAY = TINY.with_name("cross-validation.yaml")
 CONFIG = merged_config(TINY, OVERLAY)
@@ -39,8 +42,12 @@ def test_every_fold_trains_on_its_part_and_is_scored_on_its_held_out_fold(cv_run
         held_out = set(assignment.path[assignment.fold == index])
         assert set(split.path[split.split == "test"]) == held_out
         run = cv_run / RUN / "folds" / name
-        train = read_json(run / "train.json")
-        assert train["split"] == file_sha256(split_csv)  # trained and validated on this fold's split
+        points = sorted((run / "tuning").iterdir())
+        assert len(points) == len(CONFIG["training"][STRATEGY]["learning_rate"])
+        for point in points:  # every point trained and validated on this fold's split, never on the fold
+            assert read_json(point / "train.json")["split"] == file_sha256(split_csv)
+        assert (run / "tuning" / read_pick(run / "selection.json")).is_dir()
+        assert not (run / "model.keras").exists()  # the fold's model is its chosen point's
         assert set(pd.read_csv(run / "predictions.csv").file) == held_out
         testing = pd.read_csv(run / "testing/predictions.csv")
         assert testing.file.str.startswith("Testing/").all()
@@ -82,14 +89,15 @@ def test_the_fold_figures_reach_summary_and_report(cv_run):
 def test_changing_folds_or_repeats_reruns_only_fold_jobs(cv_run, tmp_path):
     three = write_yaml(tmp_path / "three.yaml", {"cross_validation": {"folds": 3, "repeats": 1}})
     plan = planned_jobs(run_snakemake(cv_run, "-n", configfiles=(TINY, OVERLAY, three)))
-    per_fold = {"train_fold", "evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external"}
+    per_fold = {"select_fold", "evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external"}
+    n_points = len(CONFIG["training"][STRATEGY]["learning_rate"])
     assert fold_jobs(plan) == {rule: 3 for rule in per_fold} | {
-        "cross_validation_folds": 1, "baseline_fold": 6, "fold_ensemble": 1, "fold_ensemble_external": 1,
-        "fold_stats": 1,
+        "cross_validation_folds": 1, "train_fold_point": 3 * n_points, "baseline_fold": 6, "fold_ensemble": 1,
+        "fold_ensemble_external": 1, "fold_stats": 1,
     }  # fmt: skip
     two_repeats = write_yaml(tmp_path / "repeats.yaml", {"cross_validation": {"folds": 2, "repeats": 2}})
     plan = planned_jobs(run_snakemake(cv_run, "-n", configfiles=(TINY, OVERLAY, two_repeats)))
     assert fold_jobs(plan) == {rule: 2 for rule in per_fold} | {
-        "cross_validation_folds": 1, "baseline_fold": 4, "fold_ensemble": 1, "fold_ensemble_external": 1,
-        "fold_stats": 1,
+        "cross_validation_folds": 1, "train_fold_point": 2 * n_points, "baseline_fold": 4, "fold_ensemble": 1,
+        "fold_ensemble_external": 1, "fold_stats": 1,
     }  # fmt: skip

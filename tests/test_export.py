@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import REPO, TINY, chosen_run, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.config import ConfigError, validate_config
 from mribench.export import ONNX_TOLERANCE, ExportError, check_onnx_agrees, export_target, tflite_runner
@@ -205,11 +205,12 @@ def test_model_card_shows_intervals_and_deduplicated_metrics(tiny_run, tmp_path)
     from mribench.model_card import write_model_card
 
     run = tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42"
+    trained = chosen_run(tiny_run, Target("mobilenetv2", "feature_extraction", 42))  # the tiny grid's pick
     metrics = read_json(run / "metrics.json")
     (tmp_path / "metrics.json").write_text(json.dumps(metrics | {"test_dedup": metrics["test"]}))
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     write_model_card(
-        run / "train.json", tmp_path / "metrics.json", tiny_run / "results/data/split.csv",
+        trained / "train.json", tmp_path / "metrics.json", tiny_run / "results/data/split.csv",
         config["dataset"], config["training"], config["augmentation"], tmp_path / "MODEL_CARD.md",
         stats_json=tiny_run / "results/stats/stats.json", audit_json=tiny_run / "results/data/audit.json",
     )  # fmt: skip

@@ -4,6 +4,7 @@ config validation, and the tiny workflow's per-set outputs, report section and r
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -302,7 +303,11 @@ def test_an_overlapping_set_is_flagged_atop_its_report_section(tiny_run, dataset
     (tmp_path / "audit.json").write_text(json.dumps(overlapping))
     monkeypatch.chdir(tiny_run)  # summary.csv holds the run folders relative to the workflow's directory
     sections = external_sections(
-        collect_runs(pd.read_csv("results/summary.csv").run_dir, ["shifted"]),
+        collect_runs(
+            pd.read_csv("results/summary.csv").run_dir,
+            ["shifted"],
+            Path().glob("results/runs/*/seed*/selection.json"),  # the tiny profile's tuned targets
+        ),
         {
             "shifted": {
                 "classes": ["glioma", "notumor", "pituitary"],

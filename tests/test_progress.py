@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CONSOLE, REPO, TINY_RUN_PROFILES, merged_config
+from conftest import CONSOLE, REPO, tiny_run_trainings
 
 from mribench.logs import CHATTER, VERBOSE
 from mribench.progress import epoch_line, format_seconds
+from mribench.training import progress_label
 
 
 def test_an_epoch_line_names_the_target_its_accuracy_and_the_time_left():
@@ -30,14 +31,13 @@ def test_the_console_shows_every_training_epoch_and_the_logs_keep_the_detail(tin
     console = (tiny_run / CONSOLE).read_text().splitlines()
     epoch_lines = [line for line in console if line.startswith("train ") and ": epoch " in line]
     trainings = sorted((tiny_run / "logs" / "train").glob("*.log"))
-    models = merged_config(*TINY_RUN_PROFILES)["models"]  # the JAX pass's tiny run trains one base
-    assert len(trainings) == 2 * len(models)
+    trained = tiny_run_trainings()  # the JAX pass's tiny run trains one base; tuning points train too
+    assert len(trainings) == len(trained)
     # the tiny profile trains one epoch per stage: one line per training job, no more
     assert len(epoch_lines) == len(trainings), epoch_lines
-    for model in models:
-        for strategy in ("feature_extraction", "fine_tuning"):
-            (line,) = [line for line in epoch_lines if line.startswith(f"train {model} {strategy} seed42:")]
-            assert ": epoch 1/1, val_accuracy 0." in line and line.endswith("s/epoch, last epoch")
+    for target in trained:
+        (line,) = [line for line in epoch_lines if line.startswith(f"{progress_label(target)}:")]
+        assert ": epoch 1/1, val_accuracy 0." in line and line.endswith("s/epoch, last epoch")
     for log in trainings:
         assert " - val_accuracy: " in log.read_text()  # Keras' own per-epoch line stays in the log
 

@@ -5,7 +5,10 @@ A key added to config.yaml without a row in REBUILDS fails here, by name: add it
 value, the jobs a change must re-run, and why).
 """
 
+import copy
+import os
 import re
+import shutil
 from typing import NamedTuple
 
 import pytest
@@ -13,7 +16,8 @@ import yaml
 from conftest import REPO, TINY, run_snakemake, write_yaml
 from snakemake.utils import update_config
 
-from mribench import registry
+from mribench import registry, tuning
+from mribench.targets import Target
 
 
 def tiny_config():
@@ -32,6 +36,13 @@ def leaf_keys(section, prefix=""):
             yield f"{prefix}{key}"
 
 
+def nested(key, value):
+    """{"a": {"b": value}} for "a.b"."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
 def value_at(config, key):
     for part in key.split("."):
         config = config[part]
@@ -45,6 +56,25 @@ TARGETS = [f"{model}_{strategy}" for model in CONFIG["models"] for strategy in C
 
 def jobs(rule, targets, seed=SEED):
     return {f"{rule} {target}/seed{seed}" for target in targets}
+
+
+def point_jobs(target, config=CONFIG):
+    """train_point of each point of `target`'s tuning grid (its wildcards: model, strategy, seed, point)."""
+    return {
+        f"train_point {p.model}/{p.strategy}/{p.seed}/{p.point.id}" for p in tuning.points(config, target)
+    }
+
+
+def trainings(targets, seed=SEED, config=CONFIG):
+    """The training jobs of `targets`: a target's own, or each point of its tuning grid and the selection."""
+    planned_jobs = set()
+    for name in targets:
+        target = Target(*name.split("_", 1), seed)
+        if tuning.points(config, target):
+            planned_jobs |= point_jobs(target, config) | jobs("select", [name], seed)
+        else:
+            planned_jobs |= jobs("train", [name], seed)
+    return planned_jobs
 
 
 def one_model(model):
@@ -74,10 +104,11 @@ REPORT = {"report", "all"}
 STATS = {"stats", f"stats_external {EXTERNAL_SET}"} | jobs("model_card", TARGETS) | REPORT
 
 
-def retrained(targets, seed=SEED):
-    """New models of `targets`, their evaluations and Grad-CAMs, and everything after the statistics."""
+def retrained(targets, seed=SEED, config=CONFIG):
+    """New models of `targets` (their tuning points and selections, for a target with a grid), their
+    evaluations and Grad-CAMs, and everything after the statistics."""
     return (
-        jobs("train", targets, seed)
+        trainings(targets, seed, config)
         | jobs("evaluate", targets, seed)
         | external_evaluations(targets, seed)
         | jobs("gradcam", targets, seed)
@@ -114,22 +145,25 @@ EXTERNAL = (
 
 def cross_validated(n_folds):
     """Every fold job of 1 repeat of `n_folds` folds: the folds, every target's and baseline's fold
-    runs, the fold ensembles (on Testing and the external set) and the fold statistics."""
+    runs (a target with a grid: each point on each fold, selected per fold), the fold ensembles (on
+    Testing and the external set) and the fold statistics."""
     folds = [f"0/{fold}" for fold in range(n_folds)]
-    per_target = [t.replace("_", "/", 1) + f"/{SEED}" for t in TARGETS]
-    fold_runs = {
-        f"{rule} {target}/{fold}"
-        for rule in ("train_fold", "evaluate_fold", "evaluate_fold_testing")
-        for target in per_target
-        for fold in folds
-    }
+    fold_runs = set()
+    for name in TARGETS:
+        target = Target(*name.split("_", 1), SEED)
+        where = f"{target.model}/{target.strategy}/{SEED}"
+        for fold in folds:
+            fold_runs |= {f"{rule} {where}/{fold}" for rule in ("evaluate_fold", "evaluate_fold_testing")}
+            fold_runs.add(f"evaluate_fold_external {where}/{fold}/{EXTERNAL_SET}")
+            points = tuning.points(CONFIG, target)
+            fold_runs |= {f"train_fold_point {where}/{fold}/{p.point.id}" for p in points}
+            fold_runs.add(f"select_fold {where}/{fold}" if points else f"train_fold {where}/{fold}")
     return (
         {"cross_validation_folds 0", "fold_stats"}
         | fold_runs
-        | {f"evaluate_fold_external {t}/{fold}/{EXTERNAL_SET}" for t in per_target for fold in folds}
         | {f"baseline_fold {kind}/{SEED}/{fold}" for kind in CONFIG["baselines"] for fold in folds}
         | jobs("fold_ensemble", TARGETS)
-        | {f"fold_ensemble_external {t}/{EXTERNAL_SET}" for t in per_target}
+        | {f"fold_ensemble_external {t.replace('_', '/', 1)}/{SEED}/{EXTERNAL_SET}" for t in TARGETS}
     )
 
 
@@ -137,6 +171,19 @@ class Rebuild(NamedTuple):
     value: object  # another valid value of the key
     jobs: set  # the jobs a dry run must plan after the key changed to `value`
     why: str
+    also: dict = {}  # other keys the change needs to be valid, nested as in the config
+
+
+# The tiny profile's tuning grid: feature extraction's learning rates (README, "Tuning grids").
+GRID_KEY = "training.feature_extraction.learning_rate"
+GRID = value_at(CONFIG, GRID_KEY)
+# A dry run cannot know a new pick before the new point has trained: the jobs after a re-run selection
+# (the checkpoint) are planned as waiting on it; a real run re-runs them only where the pick changed
+# (test_a_selection_with_the_same_pick_reruns_only_what_shows_the_grid).
+GRID_POINTS = set().union(
+    *(point_jobs(Target(model, "feature_extraction", SEED)) for model in CONFIG["models"])
+)
+AFTER_SELECTION = EVERY_TARGET - GRID_POINTS
 
 
 TRAINING = "both strategies read it (fine-tuning also through its start model, the feature-extraction model)"
@@ -188,9 +235,12 @@ REBUILDS = {
     ),
     "training.feature_extraction.equal_budget": Rebuild(
         True,
-        EVERY_TARGET | jobs("train_fine_tuning_start", one_strategy("feature_extraction")),
+        EVERY_TARGET - trainings(one_strategy("feature_extraction"))
+        | jobs("train", one_strategy("feature_extraction"))
+        | jobs("train_fine_tuning_start", one_strategy("feature_extraction")),
         "feature extraction trains FE + FT epochs; fine-tuning starts from a feature-extraction run "
-        "of the usual length of its own",
+        "of the usual length of its own (without a grid of feature extraction's keys, which it refuses)",
+        also=nested(GRID_KEY, GRID[0]),
     ),
     "training.from_scratch.epochs": Rebuild(5, REPORT, "from_scratch is not in strategies"),
     "training.from_scratch.learning_rate": Rebuild(1.0e-4, REPORT, "from_scratch is not in strategies"),
@@ -216,7 +266,17 @@ REBUILDS = {
     "training.mixed_precision": Rebuild(False, EVERY_TARGET, TRAINING),
     "training.jit_compile": Rebuild(True, EVERY_TARGET, TRAINING),
     "training.feature_extraction.epochs": Rebuild(2, EVERY_TARGET, FEATURE_EXTRACTION),
-    "training.feature_extraction.learning_rate": Rebuild(1.0e-4, EVERY_TARGET, FEATURE_EXTRACTION),
+    GRID_KEY: Rebuild(
+        GRID + [1.0e-2],
+        {f"train_point {model}/feature_extraction/{SEED}/learning_rate-0.01" for model in CONFIG["models"]}
+        | AFTER_SELECTION,
+        "a value added to a grid trains its point only, and selects again (" + FEATURE_EXTRACTION + ")",
+    ),
+    "tuning.select_on": Rebuild(
+        "val_accuracy",
+        AFTER_SELECTION,
+        "the grids' targets select again; what follows waits on the pick (" + FEATURE_EXTRACTION + ")",
+    ),
     "training.feature_extraction.cache_features": Rebuild(True, EVERY_TARGET, FEATURE_EXTRACTION),
     "training.fine_tuning.epochs": Rebuild(2, retrained(one_strategy("fine_tuning")), FINE_TUNING_ONLY),
     "training.fine_tuning.learning_rate": Rebuild(
@@ -301,7 +361,32 @@ REBUILDS = {
     ),
 }
 
-RULE = re.compile(r"^(?:local)?rule (\w+):$")
+
+def changed_config(changes):
+    """The tiny config with `changes` merged in."""
+    config = copy.deepcopy(CONFIG)
+    update_config(config, changes)
+    return config
+
+
+FINE_TUNING_GRID = nested("training.fine_tuning.learning_rate", [3.0e-4, 1.0e-4])
+FEATURE_EXTRACTION_SINGLE = nested(GRID_KEY, GRID[0])
+# Grids that appear or go on a finished run: changes -> the jobs a dry run must plan, and why.
+GRID_CHANGES = {
+    "a single value becomes a list": Rebuild(
+        FINE_TUNING_GRID,
+        retrained(one_strategy("fine_tuning"), config=changed_config(FINE_TUNING_GRID)),
+        "every point of the new grid trains (from the chosen feature-extraction point), the selection "
+        "picks one, and the fine-tuning targets' results come from it",
+    ),
+    "a list becomes a single value": Rebuild(
+        FEATURE_EXTRACTION_SINGLE,
+        retrained(TARGETS, config=changed_config(FEATURE_EXTRACTION_SINGLE)),
+        "feature extraction trains as the target itself again, and fine-tuning from it",
+    ),
+}
+
+RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 
 
 def planned(result):
@@ -325,13 +410,6 @@ def test_nothing_changed_plans_nothing(tiny_run):
     assert planned(run_snakemake(tiny_run, "-n")) == set()
 
 
-def nested(key, value):
-    """{"a": {"b": value}} for "a.b"."""
-    for part in reversed(key.split(".")):
-        value = {part: value}
-    return value
-
-
 @pytest.mark.parametrize("key", sorted(set(leaf_keys(CONFIG)) | set(REBUILDS)))
 def test_changing_a_key_reruns_the_jobs_that_read_it(key, tiny_run, tmp_path):
     if key not in REBUILDS:
@@ -343,10 +421,40 @@ def test_changing_a_key_reruns_the_jobs_that_read_it(key, tiny_run, tmp_path):
         pytest.fail(f"REBUILDS has a row for `{key}`, which config.yaml (with the tiny profile) lacks")
     row = REBUILDS[key]
     assert row.value != value_at(CONFIG, key), f"the row for `{key}` must change its value"
-    changed = write_yaml(tmp_path / "changed.yaml", nested(key, row.value))
+    changes = nested(key, row.value)
+    update_config(changes, row.also)
+    changed = write_yaml(tmp_path / "changed.yaml", changes)
     plan = planned(run_snakemake(tiny_run, "-n", configfiles=(TINY, changed)))
     assert plan == row.jobs, (
         f"changing `{key}` to {row.value!r} ({row.why}) should plan {len(row.jobs)} jobs;\n"
         f"planned but not expected: {sorted(plan - row.jobs)}\n"
         f"expected but not planned: {sorted(row.jobs - plan)}"
     )
+
+
+@pytest.mark.parametrize("change", sorted(GRID_CHANGES))
+def test_a_grid_that_appears_or_goes_plans_its_trainings_and_what_follows(change, tiny_run, tmp_path):
+    row = GRID_CHANGES[change]
+    changed = write_yaml(tmp_path / "changed.yaml", row.value)
+    plan = planned(run_snakemake(tiny_run, "-n", configfiles=(TINY, changed)))
+    assert plan == row.jobs, (
+        f"{change} ({row.why}) should plan {len(row.jobs)} jobs;\n"
+        f"planned but not expected: {sorted(plan - row.jobs)}\n"
+        f"expected but not planned: {sorted(row.jobs - plan)}"
+    )
+
+
+def test_a_selection_with_the_same_pick_reruns_only_what_shows_the_grid(tiny_run, tmp_path):
+    """The jobs after a selection read the chosen point's files, not selection.json: a selection written
+    again with the same pick (as after adding a value that does not win) re-runs the model cards and the
+    report, which show the grid, and nothing else. On a copy of the tiny run (hard links)."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, copy_function=os.link)
+    selections = list(workdir.glob("results/runs/*/seed*/selection.json"))
+    assert len(selections) == len(CONFIG["models"])
+    for selection in selections:
+        text = selection.read_text()
+        selection.unlink()  # a new file, newer than everything after it; the tiny run's stays as it was
+        selection.write_text(text)
+    plan = planned(run_snakemake(workdir, "-n"))
+    assert plan == jobs("model_card", one_strategy("feature_extraction")) | REPORT

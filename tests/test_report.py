@@ -133,7 +133,7 @@ def test_report_says_when_bases_are_not_pretrained_on_imagenet(tiny_run, tmp_pat
 
     results = tmp_path / "results"
     shutil.copytree(tiny_run / "results", results, ignore=shutil.ignore_patterns("*.keras", "dataset"))
-    for train_json in results.glob("runs/*/seed42/train.json"):
+    for train_json in results.glob("runs/**/train.json"):  # the targets' and the tuning points'
         train = read_json(train_json)
         if train["model"] != "baseline":
             train_json.write_text(json.dumps(train | {"weights": "imagenet"}))
@@ -148,6 +148,7 @@ def test_report_says_when_bases_are_not_pretrained_on_imagenet(tiny_run, tmp_pat
         benchmark_dir=tiny_run / "benchmarks",
         out_summary=tmp_path / "summary.csv",
         out_html=out,
+        selection_jsons=results.glob("runs/*/seed42/selection.json"),
     )
     assert "not-imagenet" not in out.read_text()
     summary = pd.read_csv(tmp_path / "summary.csv")
@@ -161,7 +162,8 @@ def test_script_in_class_and_file_names_renders_as_text(tiny_run, tmp_path):
     shutil.copytree(tiny_run / "results", results, ignore=shutil.ignore_patterns("*.keras"))
     for split in ("Training", "Testing"):
         (results / "data/dataset" / split / "glioma").rename(results / "data/dataset" / split / hostile)
-    for path in [results / "data/split.csv", results / "stats/stats.json", *results.glob("runs/*/*/*.*")]:
+    runs = [*results.glob("runs/*/*/*.*"), *results.glob("runs/*/*/tuning/*/*.*")]
+    for path in [results / "data/split.csv", results / "stats/stats.json", *runs]:
         if path.suffix in (".csv", ".json"):
             path.write_text(path.read_text().replace("glioma", hostile))
     config = tiny_config()
@@ -178,6 +180,7 @@ def test_script_in_class_and_file_names_renders_as_text(tiny_run, tmp_path):
         benchmark_dir=tiny_run / "benchmarks",
         out_summary=tmp_path / "summary.csv",
         out_html=out,
+        selection_jsons=results.glob("runs/*/seed42/selection.json"),
     )
     html = out.read_text()
     assert "<script" not in html

@@ -20,6 +20,7 @@ from conftest import (
     SNAKEMAKE,
     TINY,
     assert_same_weights,
+    chosen_run,
     imagenet_weights_standin,
     read_json,
     write_yaml,
@@ -27,9 +28,11 @@ from conftest import (
 
 import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
 from mribench import registry
+from mribench.targets import Target
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 900
+STRATEGIES = ("feature_extraction", "fine_tuning")
 
 
 def default_partition():
@@ -53,6 +56,7 @@ def site_profile(directory):
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     profile["default-resources"] |= {"slurm_partition": PARTITION, "mem_mb": 1000, "runtime": 10}
     profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
+    assert profile["set-resources"]["train_point"] is profile["set-resources"]["train"]  # a YAML alias
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
     # the test node has 2 CPUs: no job may ask for more
     profile["set-threads"] = {
@@ -120,26 +124,32 @@ def test_tiny_workflow_on_slurm(tmp_path):
     assert sorted(summary[summary.model == "mobilenetv2"].strategy) == ["feature_extraction", "fine_tuning"]
     assert sorted(summary[summary.model == "baseline"].strategy) == ["file_metadata", "intensity_histogram"]
     assert (workdir / "results/report.html").stat().st_size > 0
-    for strategy in ("feature_extraction", "fine_tuning"):
+    # the tiny profile's tuning grid: feature extraction's two learning rates, each a SLURM job
+    trained = {strategy: chosen_run(workdir, Target("mobilenetv2", strategy, 42)) for strategy in STRATEGIES}
+    assert trained["feature_extraction"].parent.name == "tuning"
+    for strategy in STRATEGIES:
         run = workdir / f"results/runs/mobilenetv2_{strategy}/seed42"
-        for name in ("model.keras", "history.csv", "train.json", "metrics.json", "predictions.csv"):
+        for name in ("metrics.json", "predictions.csv"):
             assert (run / name).stat().st_size > 0, f"{strategy}/{name}"
+        for name in ("model.keras", "history.csv", "train.json"):
+            assert (trained[strategy] / name).stat().st_size > 0, f"{strategy}/{name}"
 
     # Feature extraction trained on the frozen base: its weights are still exactly the fetched file's.
     assert not (workdir / "logs/fetch_weights").exists()
-    feature_extraction = workdir / "results/runs/mobilenetv2_feature_extraction/seed42"
+    feature_extraction = trained["feature_extraction"]
     assert read_json(feature_extraction / "train.json")["weights"] == "imagenet"
     model = keras.models.load_model(feature_extraction / "model.keras", safe_mode=True)
     assert_same_weights(model.get_layer("base"), fetched)
 
     # Local rules ran in this process (the login node); everything else was an sbatch job.
     assert submitted_job_ids(workdir, "obtain_dataset") == submitted_job_ids(workdir, "report") == []
+    assert submitted_job_ids(workdir, "select") == []
     assert len(submitted_job_ids(workdir, "split_dataset")) == 1
-    train_jobs = submitted_job_ids(workdir, "train")
-    assert len(train_jobs) == 2 and len(submitted_job_ids(workdir, "evaluate")) == 2
+    train_jobs = submitted_job_ids(workdir, "train") + submitted_job_ids(workdir, "train_point")
+    assert len(train_jobs) == 3 and len(submitted_job_ids(workdir, "evaluate")) == 2
 
-    for strategy in ("feature_extraction", "fine_tuning"):
-        machine = read_json(workdir / f"results/runs/mobilenetv2_{strategy}/seed42/train.json")["hardware"]
+    for strategy in STRATEGIES:
+        machine = read_json(trained[strategy] / "train.json")["hardware"]
         assert machine["slurm_job_id"] in train_jobs
         assert machine["cuda_visible_devices"] == "0"  # the GPU SLURM allocated to the job
         job = show_job(machine["slurm_job_id"])

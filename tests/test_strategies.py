@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, TINY, planned_jobs, read_json, run_snakemake, training_settings, write_yaml
+from conftest import (
+    NO_GRID,
+    REPO,
+    TINY,
+    planned_jobs,
+    read_json,
+    run_snakemake,
+    training_settings,
+    write_yaml,
+)
 
 from mribench.audit import write_audit
 from mribench.batch_norm import batch_norm_layers
@@ -168,7 +177,8 @@ def test_a_strategy_a_plugin_registers_runs_through_the_whole_workflow(tmp_path)
             "plugins": [str(LINEAR_PROBE)],
             "models": ["vgg16"],
             "strategies": ["feature_extraction", "linear_probe"],
-        },
+        }
+        | NO_GRID,
     )
     run_snakemake(tmp_path, configfiles=(TINY, toy))
     probe = Target("vgg16", "linear_probe", 42)

@@ -10,6 +10,9 @@ from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
 from mribench.tracking import flatten, sqlite_path
 
 TRACKING_ON = {"tracking": {"mlflow": {"enabled": True}}}  # the default URI: SQLite under results/mlflow
+MODELS = ("vgg16", "resnet50v2", "mobilenetv2")
+STRATEGIES = ("feature_extraction", "fine_tuning")
+RATES = ("0.001", "0.003")  # the tiny profile's feature-extraction learning rates
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +42,18 @@ def test_every_target_and_baseline_is_an_mlflow_run_under_the_study(tracked):
     (parent,) = [run for run in runs if run.data.tags["mribench.kind"] == "study"]
     children = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     names = sorted(run.info.run_name for run in children)
+    points = [f"{model}_feature_extraction/seed42/learning_rate-{rate}" for model in MODELS for rate in RATES]
     assert names == sorted(
-        [f"{model}_{strategy}/seed42" for model in ("vgg16", "resnet50v2", "mobilenetv2")
-         for strategy in ("feature_extraction", "fine_tuning")]
+        [f"{model}_{strategy}/seed42" for model in MODELS for strategy in STRATEGIES]
         + ["baseline_file_metadata/seed42", "baseline_intensity_histogram/seed42"]
+        + points  # the tiny profile's tuning grid: a run per point, tagged with its target
     )  # fmt: skip
+    for model in MODELS:
+        tuned = [run for run in children if run.data.tags.get("mribench.kind") == "tuning point"
+                 and run.data.tags["model"] == model]  # fmt: skip
+        assert sorted(run.data.tags["mribench.chosen"] for run in tuned) == ["false", "true"]
+        for run in tuned:  # validation scores, never a test figure
+            assert "val_loss" in run.data.metrics and "test_accuracy" not in run.data.metrics
     assert sorted(record["runs"].values()) == sorted(run.info.run_id for run in children)
     assert parent.data.params["image_size"] == "32" and parent.data.params["models"].startswith("[")
     assert "tracking.mlflow.uri" not in parent.data.params

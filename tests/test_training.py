@@ -56,7 +56,7 @@ def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
         {
             "models": ["mobilenetv2"],
             "strategies": ["feature_extraction"],
-            "training": {"feature_extraction": {"cache_features": True}},
+            "training": {"feature_extraction": {"cache_features": True, "learning_rate": 1.0e-3}},
         },
     )
     run_snakemake(tmp_path, configfiles=(TINY, overlay))

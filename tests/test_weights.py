@@ -11,6 +11,7 @@ import inspect
 
 import pytest
 from conftest import (
+    NO_GRID,
     TINY,
     assert_same_weights,
     imagenet_weights_standin,
@@ -121,7 +122,7 @@ def test_training_takes_the_fetched_file_and_nothing_downloads_when_it_is_there(
     imagenet_weights_standin(tmp_path / "resources/weights" / MOBILENET_224, "mobilenetv2", 32, seed=7)
     overlay = write_yaml(
         tmp_path / "imagenet.yaml",
-        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
+        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}} | NO_GRID,
     )
     target = "results/runs/mobilenetv2_feature_extraction/seed42/train.json"
     result = run_snakemake(tmp_path, "-n", target, configfiles=(TINY, overlay))

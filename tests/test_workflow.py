@@ -1,5 +1,6 @@
 """The real Snakemake workflow, end to end on the tiny preset (its re-runs: tests/test_rebuild.py)."""
 
+import base64
 import json
 
 import numpy as np
@@ -7,9 +8,11 @@ import pandas as pd
 import pytest
 from conftest import (
     BACKEND,
+    NO_GRID,
     SAMPLE,
     TINY,
     TINY_RUN_PROFILES,
+    chosen_run,
     merged_config,
     planned_jobs,
     read_json,
@@ -18,24 +21,23 @@ from conftest import (
 )
 from PIL import Image
 
+from mribench import tuning
 from mribench.model import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
-from mribench.targets import Target
+from mribench.targets import Target, TuningPoint
 
 # The bases of the tiny run: vgg16, resnet50v2 and mobilenetv2 on TensorFlow, mobilenetv2 on JAX.
 MODELS = merged_config(*TINY_RUN_PROFILES)["models"]
 TARGETS = [f"{m}_{s}" for m in MODELS for s in ("feature_extraction", "fine_tuning")]
+# in the run folder that trained the model: the target's, or its chosen tuning point's (chosen_run)
+TRAINED_FILES = ["model.keras", "history.csv", "train.json", "tensorboard"]
 RUN_FILES = [
-    "model.keras",
-    "history.csv",
-    "train.json",
     "metrics.json",
     "predictions.csv",
     "confusion.png",
     "curves.png",
     "gradcam/gallery.png",
     "MODEL_CARD.md",
-    "tensorboard",
 ]
 
 
@@ -97,8 +99,11 @@ def test_every_output_exists_and_is_consistent(tiny_run):
 
     for target in TARGETS:
         run = tiny_run / "results/runs" / target / "seed42"
+        trained = chosen_run(tiny_run, Target(*target.split("_", 1), 42))
         for name in RUN_FILES:
             assert (run / name).stat().st_size > 0, f"{target}/{name}"
+        for name in TRAINED_FILES:
+            assert (trained / name).stat().st_size > 0, f"{target}/{name}"
         metrics = read_json(run / "metrics.json")["test"]
         assert 0 <= metrics["accuracy"] <= 1
         assert read_json(run / "metrics.json")["test_dedup"]["n_images"] == n_test_dedup
@@ -108,12 +113,12 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         probabilities = predictions.filter(like="p_").to_numpy()
         np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-4)
         assert metrics["accuracy"] == pytest.approx((predictions.true == predictions.predicted).mean())
-        train = read_json(run / "train.json")
-        assert train["model_bytes"] == (run / "model.keras").stat().st_size
+        train = read_json(trained / "train.json")
+        assert train["model_bytes"] == (trained / "model.keras").stat().st_size
         assert train["seed"] == 42 and train["deterministic"] is True
         assert train["backend"]["name"] == read_json(run / "metrics.json")["backend"]["name"] == BACKEND
         assert train["versions"]["keras backend"] == BACKEND and BACKEND in train["versions"]
-        history = pd.read_csv(run / "history.csv")
+        history = pd.read_csv(trained / "history.csv")
         expected_stages = ["feature_extraction"] + (["fine_tuning"] if "fine_tuning" in target else [])
         assert list(history.stage.unique()) == expected_stages
         assert [s["stage"] for s in train["stages"]] == expected_stages
@@ -136,11 +141,53 @@ def test_every_output_exists_and_is_consistent(tiny_run):
 
 @pytest.mark.backends
 def test_fine_tuning_starts_from_feature_extraction(tiny_run):
-    fe = read_json(tiny_run / "results/runs/mobilenetv2_feature_extraction/seed42/train.json")
+    """From the chosen point of feature extraction's tuning grid (the tiny profile's)."""
+    fe = read_json(chosen_run(tiny_run, Target("mobilenetv2", "feature_extraction", 42)) / "train.json")
     ft = read_json(tiny_run / "results/runs/mobilenetv2_fine_tuning/seed42/train.json")
     assert ft["stages"][0] == fe["stages"][0]
     assert ft["trainable_params"] > fe["trainable_params"]
     assert ft["seconds"] == pytest.approx(fe["seconds"] + ft["stages"][1]["seconds"], abs=0.01)
+
+
+def recorded_inputs(workdir, output):
+    """The input files Snakemake recorded for the job that wrote `output` (its metadata record)."""
+    name = base64.urlsafe_b64encode(output.encode()).decode()
+    return read_json(workdir / ".snakemake/metadata" / name)["input"]
+
+
+@pytest.mark.backends
+def test_a_grid_trains_every_point_and_only_the_chosen_one_is_scored(tiny_run):
+    """The tiny profile's feature-extraction learning rates: every point trained, the best on validation
+    picked from the points' records alone, and only the pick evaluated, on both backends."""
+    config = merged_config(*TINY_RUN_PROFILES)
+    summary = pd.read_csv(tiny_run / "results/summary.csv").set_index(["model", "strategy"])
+    for model in MODELS:
+        target = Target(model, "feature_extraction", 42)
+        points = tuning.points(config, target)
+        assert len(points) == 2
+        selection = read_json(tiny_run / target.run_dir / "selection.json")
+        losses = {
+            p.point.id: read_json(tiny_run / p.run_dir / "train.json")["stages"][-1]["val_loss"]
+            for p in points
+        }
+        assert selection["pick"] == min(losses, key=losses.get) and selection["select_on"] == "val_loss"
+        for point in points:  # trained, never scored: no predictions, metrics or Grad-CAM of a point
+            assert sorted(f.name for f in (tiny_run / point.run_dir).iterdir()) == sorted(TRAINED_FILES)
+        # the selection's inputs: the points' validation records, no test-set file (split, predictions)
+        assert sorted(recorded_inputs(tiny_run, f"{target.run_dir}/selection.json")) == sorted(
+            f"{p.run_dir}/{name}" for p in points for name in ("train.json", "history.csv")
+        )
+        chosen = f"{target.run_dir}/tuning/{selection['pick']}"
+        assert f"{chosen}/model.keras" in recorded_inputs(tiny_run, f"{target.run_dir}/metrics.json")
+        assert f"{chosen}/model.keras" in recorded_inputs(tiny_run, f"{target.run_dir}/gradcam/gallery.png")
+        picked = TuningPoint.parse(selection["pick"]).as_dict()["learning_rate"]
+        assert summary.loc[(model, "feature_extraction"), "tuned"] == f"learning_rate={picked}"
+        assert pd.isna(summary.loc[(model, "fine_tuning"), "tuned"])
+        card = (tiny_run / target.run_dir / "MODEL_CARD.md").read_text()
+        assert "Hyperparameters chosen on validation (val_loss, lowest) from a grid of\n2 points" in card
+    html = (tiny_run / "results/report.html").read_text()
+    assert html.count('<table class="grid">') == len(MODELS)
+    assert html.count("validation curves of every tuning point") == len(MODELS)
 
 
 # The bases beyond the study's three, with what sets each apart: ConvNeXtTiny has LayerNormalization
@@ -158,7 +205,8 @@ def test_the_modern_bases_train_evaluate_and_explain_in_the_tiny_workflow(tmp_pa
         {
             "models": list(MODERN_BASES),
             "model_settings": {"convnexttiny": {"weights": "none"}, "efficientnetv2b0": {"weights": "none"}},
-        },
+        }
+        | NO_GRID,
     )
     runs = {name: tmp_path / f"results/runs/{name}_fine_tuning/seed42" for name in MODERN_BASES}
     wanted = [run / "metrics.json" for run in runs.values()] + [runs["convnexttiny"] / "gradcam/gallery.png"]
@@ -231,7 +279,8 @@ def test_real_sample_through_source_path(tmp_path):
         {
             "dataset": {"source": "path", "path": str(SAMPLE)},
             "models": ["mobilenetv2"],
-        },
+        }
+        | NO_GRID,
     )
     workdir = tmp_path / "run"
     workdir.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from mribench import registry, strategies
+from mribench import registry, strategies, tuning
 from mribench.targets import MODEL_NAME
 
 
@@ -31,11 +31,14 @@ def validate_config(config, schema_path):
     """Raise ConfigError listing every problem, each naming its config key."""
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = Validator(schema)
-    problems = [
+    # a list where a single value is needed, said so rather than as the schema's type error
+    lists = tuning.list_problems(config)
+    problems = list(lists.values()) + [
         f"config key `{_key(error.absolute_path)}`: {error.message}"
         + _did_you_mean(error)
         + _whole_number(error)
         for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+        if _key(error.absolute_path) not in lists
     ]
     if not problems:
         problems = _plugin_problems(config["plugins"]) or _semantic_problems(config)
@@ -123,9 +126,10 @@ def _semantic_problems(config):
                 "nor an existing weights file; give the path of a .weights.h5 or .h5 file"
             )
         n_layers = registry.BASES[name].n_layers
-        if _reads(config, "unfreeze_layers") and settings["unfreeze_layers"] > n_layers:
+        unfreeze = settings["unfreeze_layers"]
+        if _reads(config, "unfreeze_layers") and max(tuning.as_list(unfreeze)) > n_layers:
             problems.append(
-                f"config key `model_settings.{name}.unfreeze_layers`: {settings['unfreeze_layers']} "
+                f"config key `model_settings.{name}.unfreeze_layers`: {unfreeze} "
                 f"exceeds the {n_layers} layers of {name}'s base; give at most {n_layers}"
             )
     dataset = config["dataset"]
@@ -136,7 +140,7 @@ def _semantic_problems(config):
             problems.append(problem)
     for name, test_set in config["external_test_sets"].items():
         problems += _external_set_problems(name, test_set, dataset["classes"])
-    return problems
+    return problems + tuning.grid_problems(config)
 
 
 def _reads(config, model_key):
@@ -169,8 +173,10 @@ def training_job_settings(config, target, as_start=False):
 
     The strategy's own stage comes with its epochs resolved (Strategy.stage), under the strategy's
     name; the settings it ignores (Strategy.ignores_*) are left out; a strategy with a random base
-    gets weights none. `as_start`: the run another strategy continues from (equal_budget).
+    gets weights none. `as_start`: the run another strategy continues from (equal_budget). A tuning
+    point's settings hold its values where the config has lists (mribench.tuning).
     """
+    config = tuning.resolve(config, target)
     strategy = strategies.get_strategy(target.strategy)
     stage_sections = strategies.settings_sections()
     training = {

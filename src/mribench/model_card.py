@@ -25,12 +25,14 @@ def write_model_card(
     stats_json=None,
     audit_json=None,
     external=(),
+    selection_json=None,
 ):
-    """Render the card; the exports, the statistics' confidence intervals and the data audit when given.
+    """Render the card; the exports, the statistics' confidence intervals, the data audit and a tuned
+    target's grid (`selection_json`, whose chosen point's train.json is `train_json`) when given.
 
     `external` lists (name, metrics.json, stats.json, audit.json) of each external test set; every metric
     of mribench.metrics with a card label is read from this run's records."""
-    run = load_record(train_json, metrics_json, {name: path for name, path, *_ in external})
+    run = load_record(train_json, metrics_json, {name: path for name, path, *_ in external}, selection_json)
     train = run.train
     split = pd.read_csv(split_csv)
     counts = pd.crosstab(split.label, split.split).reindex(
@@ -56,7 +58,8 @@ def write_model_card(
         values={metric.name: metric.read(run) for metric in on_card() if metric.part in run.metrics},
         counts=counts,
         dataset=dataset,
-        training=training,
+        training=training | {key: value for key, value in run.chosen_values.items() if key in training},
+        selection=run.selection,
         augmentation=augmentation,
         export=json.loads(Path(export_json).read_text()) if export_json else None,
         confidence_intervals=confidence_intervals(stats_json, run) if stats_json else {},

@@ -54,6 +54,29 @@ def curves_figure(history, path):
     plt.close(fig)
 
 
+def grid_curves_figure(selection, path):
+    """Validation accuracy and loss of every tuning point of one target (selection.json), the pick bold."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), layout="constrained")
+    for point in selection["points"]:
+        chosen = point["id"] == selection["pick"]
+        label = ", ".join(f"{key} {value}" for key, value in point["values"].items())
+        for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+            values = point["history"][metric]
+            ax.plot(
+                range(1, len(values) + 1),
+                values,
+                marker="o",
+                linewidth=2.5 if chosen else 1,
+                label=label + (" (chosen)" if chosen else ""),
+            )
+    for ax, metric in zip(axes, ("val_accuracy", "val_loss"), strict=True):
+        ax.set_xlabel("epoch (this stage)")
+        ax.set_title(metric.replace("_", " "))
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def roc_figure(roc, path):
     """One-vs-rest ROC curve of every class, AUC in the legend."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2), layout="constrained")

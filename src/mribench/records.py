@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mribench.strategies import STRATEGIES
-from mribench.targets import BASELINE_MODEL, Target
+from mribench.targets import BASELINE_MODEL, POINT_RUN_DIR, Target
 
 
 @dataclass(frozen=True)
@@ -17,12 +17,22 @@ class RunRecord:
     """One run (a target or a shortcut baseline, one seed): its folder and the JSON files it wrote.
 
     `external` maps each external test set's name to the run's metrics.json on it; empty for the
-    shortcut baselines, which score the internal test set only."""
+    shortcut baselines, which score the internal test set only. `selection`: a target with a tuning
+    grid's selection.json (mribench.tuning), whose chosen point's train.json is `train`; else None."""
 
     run_dir: Path
     train: dict
     metrics: dict
     external: dict = field(default_factory=dict)
+    selection: dict = None
+
+    @property
+    def chosen_values(self):
+        """The tuned keys' values of the chosen point ({} for a target without a grid)."""
+        if self.selection is None:
+            return {}
+        (chosen,) = [point for point in self.selection["points"] if point["id"] == self.selection["pick"]]
+        return chosen["values"]
 
     @property
     def model(self):
@@ -45,33 +55,42 @@ class RunRecord:
         return self.model == BASELINE_MODEL
 
 
-def load_record(train_json, metrics_json, external_jsons=None):
-    """The record of the run whose train.json and metrics.json are given; `external_jsons` maps an
+def load_record(train_json, metrics_json, external_jsons=None, selection_json=None):
+    """The record of the run whose train.json and metrics.json are given (train.json: the chosen point's,
+    for a target with a tuning grid, whose `selection_json` is given); `external_jsons` maps an
     external test set's name to the run's metrics.json on it."""
     return RunRecord(
-        run_dir=Path(train_json).parent,
+        run_dir=Path(metrics_json).parent,
         train=read_json(train_json),
         metrics=read_json(metrics_json),
         external={name: read_json(path) for name, path in (external_jsons or {}).items()},
+        selection=read_json(selection_json) if selection_json else None,
     )
 
 
-def read_run(run_dir, external_names=()):
-    """The record of one run folder, with the target's metrics on every named external test set."""
+def read_run(run_dir, external_names=(), selection_json=None):
+    """The record of one run folder, with the target's metrics on every named external test set; for a
+    target with a tuning grid, its `selection_json` says whose train.json is the target's."""
     run_dir = Path(run_dir)
-    train = read_json(run_dir / "train.json")
+    selection = read_json(selection_json) if selection_json else None
+    trained = run_dir if selection is None else run_dir / POINT_RUN_DIR.format(point=selection["pick"])
+    train = read_json(trained / "train.json")
     names = () if train["model"] == BASELINE_MODEL else external_names
     return RunRecord(
         run_dir=run_dir,
         train=train,
         metrics=read_json(run_dir / "metrics.json"),
         external={name: read_json(run_dir / "external" / name / "metrics.json") for name in names},
+        selection=selection,
     )
 
 
-def collect_runs(run_dirs, external_names=()):
-    """The records of every run folder, in the order given."""
-    return [read_run(run_dir, external_names) for run_dir in run_dirs]
+def collect_runs(run_dirs, external_names=(), selection_jsons=()):
+    """The records of every run folder, in the order given; `selection_jsons`: the selection.json of
+    every target with a tuning grid (in its run folder), as the workflow lists them (a selection.json
+    left from an earlier config's grid is not read)."""
+    selections = {Path(path).parent: path for path in selection_jsons}
+    return [read_run(run_dir, external_names, selections.get(Path(run_dir))) for run_dir in run_dirs]
 
 
 def read_json(path):

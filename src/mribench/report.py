@@ -43,6 +43,7 @@ def summarise(runs, external_names=()):
         }
         row |= {metric.name: metric.read(run) for metric in metrics.from_runs()}
         row["run_dir"] = run.run_dir.as_posix()
+        row["tuned"] = " ".join(f"{key}={value}" for key, value in run.chosen_values.items())
         for name in external_names:
             row |= {metric.column(name): metric.read(run, name) for metric in metrics.EXTERNAL_METRICS}
         rows.append(row)
@@ -108,14 +109,16 @@ def write_report(
     audit_csv=None,
     external_sets=None,
     cross_validation_json=None,
+    selection_jsons=(),
 ):
     """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
-    maps each external test set's name to its classes, audit.json and stats.json;
-    `cross_validation_json` the fold statistics (stats.write_fold_statistics), with cross_validation on."""
+    maps each external test set's name to its classes, audit.json and stats.json; `selection_jsons`
+    are the selection.json files of the targets with a tuning grid; `cross_validation_json` the fold
+    statistics (stats.write_fold_statistics), with cross_validation on."""
     external_sets = external_sets or {}
-    runs = collect_runs(run_dirs, list(external_sets))
+    runs = collect_runs(run_dirs, list(external_sets), selection_jsons)
     summary = summarise(runs, list(external_sets))
     statistics = json.loads(Path(stats_json).read_text())
     folds = json.loads(Path(cross_validation_json).read_text()) if cross_validation_json else None
@@ -144,6 +147,8 @@ def write_report(
                 "calibration": data_uri(stats_dir / "figures" / f"{stem}_calibration.png"),
                 "gradcam": data_uri(gallery) if config["report"]["gradcam"] else None,
                 "worst": worst_errors(Path(row.run_dir, "predictions.csv"), dataset_dir),
+                "selection": by_dir[row.run_dir].selection,
+                "grid_curves": grid_curves(by_dir[row.run_dir].selection),
             }
         )
     costs = provenance.job_costs(benchmark_dir)
@@ -401,6 +406,11 @@ def thumbnail_uri(image_path, size=THUMBNAIL_PX):
     buffer = io.BytesIO()
     thumbnail.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def grid_curves(selection):
+    """The validation curves of a tuned target's points; None for a target without a grid."""
+    return figure_uri(plots.grid_curves_figure, selection) if selection else None
 
 
 def figure_uri(draw, *args):

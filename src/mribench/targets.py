@@ -38,20 +38,69 @@ class Fold(NamedTuple):
         return FOLD.format(repeat=self.repeat, fold=self.fold)
 
 
+# A tuning point's run folder inside its target's, and the {point} wildcard (TuningPoint.id).
+POINT_RUN_DIR = "tuning/{point}"
+POINT_PATTERN = r"[a-z_]+-[0-9.e+-]+(?:_[a-z_]+-[0-9.e+-]+)*"
+
+
+@dataclass(frozen=True, order=True)
+class TuningPoint:
+    """One combination of a target's grid: (tunable name, value) pairs in TUNABLE's order. Its id is
+    built from the values, so that adding a value to a list never renames an existing point."""
+
+    values: tuple
+
+    @property
+    def id(self):
+        return "_".join(f"{name}-{value!r}" for name, value in self.values)
+
+    @classmethod
+    def parse(cls, point_id):
+        """The point of an id (`id`'s inverse); names hold underscores, values none."""
+        pairs = re.findall(r"([a-z_]+?)-([^_]+)(?:_|$)", point_id)
+        point = cls(tuple((name, _number(value)) for name, value in pairs))
+        if point.id != point_id:
+            raise ValueError(f"{point_id!r} is not a tuning point id")
+        return point
+
+    def as_dict(self):
+        return dict(self.values)
+
+
+def _number(text):
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
 @dataclass(frozen=True, order=True)
 class Target:
+    """`point`: one point of the target's tuning grid (mribench.tuning), a target of its own with a run
+    folder inside the target's; None: the target itself."""
+
     model: str
     strategy: str
     seed: int
+    # None: the target itself; a TuningPoint: one point of its tuning grid (mribench.tuning), a target
+    # of its own with a run folder inside the target's (inside its fold's, for a fold's point).
+    point: TuningPoint = None
     # None: trained on the study's single split; a Fold: trained on that fold's training part.
     fold: Fold | None = None
 
     @classmethod
     def from_wildcards(cls, wildcards):
-        """The target of a job from its {model}, {strategy} and {seed} wildcards, and {repeat} and
-        {fold} for a fold's job."""
+        """The target of a job from its {model}, {strategy} and {seed} wildcards, {point} if any, and
+        {repeat} and {fold} for a fold's job."""
+        point = TuningPoint.parse(wildcards.point) if "point" in wildcards.keys() else None
         fold = Fold(int(wildcards.repeat), int(wildcards.fold)) if "fold" in wildcards.keys() else None
-        return cls(wildcards.model, wildcards.strategy, int(wildcards.seed), fold)
+        return cls(wildcards.model, wildcards.strategy, int(wildcards.seed), point, fold)
+
+    def at(self, point):
+        """This target's tuning point `point` (on the same fold)."""
+        return replace(self, point=point)
+
+    @property
+    def chosen_from(self):
+        """The target a tuning point belongs to (the target itself when it is none), on the same fold."""
+        return replace(self, point=None)
 
     def with_fold(self, fold):
         """The same target trained on `fold` (None: on the single split)."""
@@ -64,12 +113,14 @@ class Target:
     @property
     def run_dir(self):
         pattern = RUN_DIR if self.fold is None else FOLD_RUN_DIR
-        return pattern.format(model=self.model, strategy=self.strategy, seed=self.seed, **self._fold)
+        run_dir = pattern.format(model=self.model, strategy=self.strategy, seed=self.seed, **self._fold)
+        return run_dir if self.point is None else f"{run_dir}/{POINT_RUN_DIR.format(point=self.point.id)}"
 
     @property
     def job_name(self):
         pattern = JOB_NAME if self.fold is None else FOLD_JOB_NAME
-        return pattern.format(model=self.model, strategy=self.strategy, seed=self.seed, **self._fold)
+        job_name = pattern.format(model=self.model, strategy=self.strategy, seed=self.seed, **self._fold)
+        return job_name if self.point is None else f"{job_name}_{self.point.id}"
 
     @property
     def ensemble_dir(self):

@@ -17,14 +17,9 @@ from mribench import provenance
 # A tracking server that does not answer fails the job within about a minute, not after MLflow's
 # default of seven retries with growing waits (set the variables to change it).
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
-TARGET_ARTIFACTS = [
-    "MODEL_CARD.md",
-    "curves.png",
-    "confusion.png",
-    "train.json",
-    "metrics.json",
-    "history.csv",
-]
+TARGET_ARTIFACTS = ["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.json"]
+# in the run folder that trained the model: the target's, or its chosen tuning point's
+TRAINING_ARTIFACTS = ["train.json", "history.csv"]
 BASELINE_ARTIFACTS = ["train.json", "metrics.json"]
 STUDY_ARTIFACTS = ["report.html", "summary.csv", "stats.json"]
 
@@ -34,13 +29,29 @@ class TrackingError(RuntimeError):
 
 
 def track_study(
-    mlflow_settings, study, targets, baselines, stats_json, split_csv, report_files, workflow_dir, out_json
+    mlflow_settings,
+    study,
+    targets,
+    baselines,
+    stats_json,
+    split_csv,
+    report_files,
+    workflow_dir,
+    out_json,
+    trained_dirs=None,
+    points=None,
+    selection_jsons=(),
 ):
-    """Log the study's parent run and one run per target and baseline; write out_json with their ids.
+    """Log the study's parent run and one run per target, tuning point and baseline; write out_json with
+    their ids.
 
     `targets` and `baselines` map each run folder to what it was run as: {"name", "seed",
-    "tags", "params"}; `study` is the config as run (the parent run's params).
+    "tags", "params"}; `study` is the config as run (the parent run's params); `trained_dirs` maps a
+    tuned target's run folder to its chosen point's, whose history and train.json are the target's;
+    `points` maps each tuning point's run folder to its run (as `targets`, with its "point" id), tagged
+    chosen or not from the targets' `selection_jsons`.
     """
+    trained_dirs = trained_dirs or {}
     uri, experiment_name = mlflow_settings["uri"], mlflow_settings["experiment"]
     client = connect(uri)
     experiment_id = find_or_create_experiment(client, experiment_name, uri)
@@ -64,10 +75,21 @@ def track_study(
         for run_dir, run in runs.items():
             tags = common_tags | run["tags"] | {"mribench.kind": kind, "mlflow.parentRunId": parent_id}
             child = client.create_run(experiment_id, run_name=f"{run['name']}/seed{run['seed']}", tags=tags)
+            trained = Path(trained_dirs.get(run_dir, run_dir))
             log_run(
-                client, child.info.run_id, Path(run_dir), run, statistics[run["name"], run["seed"]], artifacts
+                client, child.info.run_id, Path(run_dir), run, statistics[run["name"], run["seed"]], trained
             )
+            for name in artifacts:
+                client.log_artifact(child.info.run_id, str(Path(run_dir) / name))
+            for name in TRAINING_ARTIFACTS if kind == "target" else []:
+                client.log_artifact(child.info.run_id, str(trained / name))
+            client.set_terminated(child.info.run_id)
             run_ids[run_dir] = child.info.run_id
+    picks = {Path(path).parent: json.loads(Path(path).read_text())["pick"] for path in selection_jsons}
+    for run_dir, run in (points or {}).items():
+        chosen = picks[Path(run_dir).parent.parent] == run["point"]
+        tags = run["tags"] | {"mribench.kind": "tuning point", "mribench.chosen": str(chosen).lower()}
+        run_ids[run_dir] = log_point(client, experiment_id, common_tags | tags, parent_id, Path(run_dir), run)
     client.set_terminated(parent_id)
     record = {
         "uri": uri,
@@ -118,24 +140,50 @@ def find_or_create_experiment(client, name, uri):
     return client.create_experiment(name, artifact_location=location)
 
 
-def log_run(client, run_id, run_dir, run, statistics, artifacts):
-    """A target's or baseline's params, per-epoch history, final metrics (with CIs) and files."""
+def log_point(client, experiment_id, tags, parent_id, run_dir, run):
+    """A tuning point's run: its params, per-epoch history, the kept epoch's validation scores (what the
+    selection compared) and its training records; no test figure (only the chosen point is scored, as
+    its target). Returns its run id."""
+    from mlflow.entities import Metric
+
+    name = f"{run['name']}/seed{run['seed']}/{run['point']}"
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags | {"mlflow.parentRunId": parent_id})
+    run_id = run_id.info.run_id
+    log_params(client, run_id, flatten(run["params"]))
+    kept = json.loads((run_dir / "train.json").read_text())["stages"][-1]
+    validation = [Metric(key, kept[key], 0, 0) for key in ("val_loss", "val_accuracy")]
+    client.log_batch(run_id, metrics=history_metrics(run_dir / "history.csv") + validation)
+    for artifact in TRAINING_ARTIFACTS:
+        client.log_artifact(run_id, str(run_dir / artifact))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def history_metrics(history_csv):
+    """One MLflow metric per column of history.csv per epoch, the epoch as its step (none if absent)."""
+    from mlflow.entities import Metric
+
+    if not history_csv.exists():
+        return []
+    epochs = pd.read_csv(history_csv).drop(columns=["stage", "epoch"])
+    return [
+        Metric(name, float(value), 0, step)
+        for step, row in enumerate(epochs.to_dict("records"), start=1)
+        for name, value in row.items()
+        if pd.notna(value)
+    ]
+
+
+def log_run(client, run_id, run_dir, run, statistics, trained_dir):
+    """A target's or baseline's params, per-epoch history (in `trained_dir`) and final metrics (with CIs)."""
     from mlflow.entities import Metric
 
     log_params(client, run_id, flatten(run["params"]))
-    history = run_dir / "history.csv"
-    metrics = []
-    if history.exists():
-        epochs = pd.read_csv(history).drop(columns=["stage", "epoch"])
-        for step, row in enumerate(epochs.to_dict("records"), start=1):
-            metrics += [Metric(name, float(value), 0, step) for name, value in row.items() if pd.notna(value)]
+    metrics = history_metrics(trained_dir / "history.csv")
     test = json.loads((run_dir / "metrics.json").read_text())
     final = final_metrics(statistics, test)
     metrics += [Metric(name, value, 0, 0) for name, value in final.items()]
     client.log_batch(run_id, metrics=metrics)
-    for name in artifacts:
-        client.log_artifact(run_id, str(run_dir / name))
-    client.set_terminated(run_id)
 
 
 def final_metrics(statistics, test):

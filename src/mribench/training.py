@@ -185,9 +185,11 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
 
 
 def progress_label(target):
-    """How the console names a training stage: train vgg16 fine_tuning seed42 (r0f1 for a fold's)."""
-    fold = f" {target.fold.name}" if target.fold else ""
-    return f"train {target.model} {target.strategy} seed{target.seed}{fold}"
+    """How the console names a training stage: train vgg16 fine_tuning seed42 (and r0f1 for a fold's, a
+    tuning point's id for a point's)."""
+    label = f"train {target.model} {target.strategy} seed{target.seed}"
+    label += f" {target.fold.name}" if target.fold else ""
+    return label if target.point is None else f"{label} {target.point.id}"
 
 
 def tensorboard(log_dir):
