@@ -45,7 +45,7 @@ def test_every_fold_trains_on_its_part_and_is_scored_on_its_held_out_fold(cv_run
         points = sorted((run / "tuning").iterdir())
         assert len(points) == len(CONFIG["training"][STRATEGY]["learning_rate"])
         for point in points:  # every point trained and validated on this fold's split, never on the fold
-            assert read_json(point / "train.json")["split"] == file_sha256(split_csv)
+            assert read_json(point / "train.json")["split_sha256"] == file_sha256(split_csv)
         assert (run / "tuning" / read_pick(run / "selection.json")).is_dir()
         assert not (run / "model.keras").exists()  # the fold's model is its chosen point's
         assert set(pd.read_csv(run / "predictions.csv").file) == held_out

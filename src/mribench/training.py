@@ -255,6 +255,8 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         "image_size": job.settings["image_size"],
         "weights": job.settings["model"]["weights"],
         "images": {part: len(labels) for part, (_, labels) in data.items()},
+        # the split.csv it trained and validated on: the single split's, or its fold's
+        "split_sha256": provenance.file_sha256(job.split_csv),
         "workflow": AUGMENTATION_PLACES[augmentation],
         "backend": backend.version(),
         "mixed_precision": keras.mixed_precision.global_policy().name,
