@@ -24,8 +24,8 @@ CONSOLE = "console.txt"  # the tiny run's console output (Snakemake's stdout and
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
 # The session's tiny workflow run (tiny_run): every base on TensorFlow, one on JAX (the overlay says why).
-JAX_PASS = REPO / "profiles" / "tiny" / "jax-pass.yaml"
-TINY_RUN_PROFILES = (TINY,) if BACKEND == "tensorflow" else (TINY, JAX_PASS)
+ONE_BASE = REPO / "profiles" / "tiny" / "one-base.yaml"
+TINY_RUN_PROFILES = (TINY,) if BACKEND == "tensorflow" else (TINY, ONE_BASE)
 
 
 def tiny_run_trainings():

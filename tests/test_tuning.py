@@ -11,6 +11,7 @@ from conftest import REPO
 
 from mribench import tuning
 from mribench.config import ConfigError, training_job_settings, validate_config
+from mribench.records import collect_runs
 from mribench.targets import Target, TuningPoint
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
@@ -163,3 +164,20 @@ def test_the_grids_fine_tuning_continues_are_read():
         ),
         SCHEMA,
     )
+
+
+def test_a_tuned_targets_record_is_its_chosen_points_and_a_stale_selection_is_not_read(tmp_path):
+    run = tmp_path / FE.run_dir
+    picked = run / "tuning" / "learning_rate-0.003"
+    picked.mkdir(parents=True)
+    (picked / "train.json").write_text(json.dumps({"model": "vgg16", "stages": ["the pick's"]}))
+    (run / "train.json").write_text(json.dumps({"model": "vgg16", "stages": ["the target's own"]}))
+    (run / "metrics.json").write_text("{}")
+    selection = {"pick": "learning_rate-0.003", "points": [{"id": "learning_rate-0.003", "values": {"x": 1}}]}
+    (run / "selection.json").write_text(json.dumps(selection))
+    [tuned] = collect_runs([run], selection_jsons=[run / "selection.json"])
+    assert tuned.train["stages"] == ["the pick's"] and tuned.chosen_values == {"x": 1}
+    assert tuned.run_dir == run  # the target's results stay in its own folder
+    # the grid gone from the config, the workflow lists no selection.json: the one left is not read
+    [single] = collect_runs([run])
+    assert single.train["stages"] == ["the target's own"] and single.chosen_values == {}
