@@ -25,3 +25,16 @@ rule baseline:
         settings=baseline_settings,
     script:
         "../scripts/baseline.py"
+
+
+# Cross-validation: each fold's baseline fits its fold's training part and scores its held-out fold.
+use rule baseline as baseline_fold with:
+    output:
+        metrics=f"{FOLD_BASELINE_RUN_DIR}/metrics.json",
+        predictions=f"{FOLD_BASELINE_RUN_DIR}/predictions.csv",
+        train=f"{FOLD_BASELINE_RUN_DIR}/train.json",
+        confusion=f"{FOLD_BASELINE_RUN_DIR}/confusion.png",
+    log:
+        "logs/baseline/{baseline}_seed{seed}_r{repeat}f{fold}.log",
+    benchmark:
+        "benchmarks/baseline/{baseline}_seed{seed}_r{repeat}f{fold}.tsv"

@@ -1,8 +1,19 @@
 from pathlib import Path
 
-from mribench import registry, strategies, targets, tuning
+from mribench import folds, registry, strategies, targets, tuning
 from mribench.config import baseline_job_settings, training_job_settings, validate_config
-from mribench.targets import BASELINE_RUN_DIR, JOB_NAME, POINT_PATTERN, RUN_DIR, Target, TuningPoint
+from mribench.targets import (
+    BASELINE_RUN_DIR,
+    ENSEMBLE_DIR,
+    FOLD_BASELINE_RUN_DIR,
+    FOLD_JOB_NAME,
+    FOLD_RUN_DIR,
+    JOB_NAME,
+    POINT_PATTERN,
+    RUN_DIR,
+    Target,
+    TuningPoint,
+)
 
 # Also imports the config's plugins, which may register strategies.
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
@@ -13,6 +24,8 @@ wildcard_constraints:
     strategy="|".join(strategies.STRATEGIES),
     baseline="file_metadata|intensity_histogram",
     seed=r"\d+",
+    repeat=r"\d+",
+    fold=r"\d+",
     point=POINT_PATTERN,
     external_set="|".join(config["external_test_sets"]) or "(?!)",  # (?!) matches nothing
 
@@ -25,6 +38,45 @@ def every_target():
 def every_baseline():
     """Every shortcut baseline the config asks for, once per seed."""
     return targets.baselines(config["baselines"], config["seeds"])
+
+
+def n_folds():
+    """cross_validation.folds; 0 when cross-validation is off."""
+    return config["cross_validation"]["folds"] if config["cross_validation"] else 0
+
+
+def every_fold():
+    """The folds of cross-validation, repeat by repeat; none when cross_validation is null."""
+    section = config["cross_validation"]
+    return targets.folds(section["folds"], section["repeats"]) if section else []
+
+
+def fold_targets():
+    """Every target trained on every fold (none without cross-validation)."""
+    return [target.with_fold(fold) for target in every_target() for fold in every_fold()]
+
+
+def fold_baselines():
+    """Every shortcut baseline fitted on every fold."""
+    return [baseline.with_fold(fold) for baseline in every_baseline() for fold in every_fold()]
+
+
+def fold_split(target):
+    """The split.csv a target trains and is scored on: its fold's, or the single split."""
+    if target.fold is None:
+        return "results/data/split.csv"
+    return folds.FOLD_SPLIT.format(**target.fold._asdict())
+
+
+def fold_split_files():
+    """The split.csv of every fold of every repeat."""
+    return [folds.FOLD_SPLIT.format(**fold._asdict()) for fold in every_fold()]
+
+
+def fold_files(wildcards, name):
+    """A file of every fold run of the target a job is about (the fold ensemble's inputs)."""
+    target = Target.from_wildcards(wildcards)
+    return [f"{target.with_fold(fold).run_dir}/{name}" for fold in every_fold()]
 
 
 def run_dirs():
@@ -108,7 +160,11 @@ def chosen_run(target):
     the chosen point's files alone: a new pick re-runs them, a re-selection with the same pick does not."""
     if not tuning_points(target):
         return target.run_dir
-    selection = checkpoints.select.get(**target.as_metadata()).output.selection
+    wildcards = {"model": target.model, "strategy": target.strategy, "seed": target.seed}
+    if target.fold is None:
+        selection = checkpoints.select.get(**wildcards).output.selection
+    else:  # nested: a fold's points are selected on the fold's inner validation
+        selection = checkpoints.select_fold.get(**wildcards, **target.fold._asdict()).output.selection
     return target.at(TuningPoint.parse(tuning.read_pick(selection))).run_dir
 
 
@@ -151,7 +207,7 @@ def start_run(target):
     continues, or a run of its own where that target trains a stage of another length
     (training.feature_extraction.equal_budget lengthens the feature-extraction target)."""
     continued = strategies.get_strategy(target.strategy).continues
-    start = Target(target.model, continued, target.seed)
+    start = Target(target.model, continued, target.seed, fold=target.fold)
     training = config["training"]
     stage = strategies.get_strategy(continued).stage_settings
     if stage(training) != stage(training, as_start=True):
@@ -164,7 +220,7 @@ def training_inputs(wildcards):
     strategy from the run it continues."""
     target = Target.from_wildcards(wildcards)
     strategy = strategies.get_strategy(target.strategy)
-    inputs = {"split": "results/data/split.csv", "dataset": "results/data/dataset"}
+    inputs = {"split": fold_split(target), "dataset": "results/data/dataset"}
     if strategy.continues:
         start = start_run(target)
         return inputs | {
@@ -218,8 +274,10 @@ def start_run_settings(wildcards):
 
 
 def baseline_inputs(wildcards):
-    """The metadata baseline reads the audit's per-file records; the histogram baseline the images."""
-    inputs = {"split": "results/data/split.csv"}
+    """The metadata baseline reads the audit's per-file records; the histogram baseline the images;
+    a fold's baseline fits and is scored on its fold's split.csv."""
+    fold = targets.Fold(int(wildcards.repeat), int(wildcards.fold)) if "fold" in wildcards.keys() else None
+    inputs = {"split": fold_split(Target(targets.BASELINE_MODEL, wildcards.baseline, 0, fold=fold))}
     if wildcards.baseline == "file_metadata":
         return inputs | {"audit": "results/data/audit.csv"}
     return inputs | {"dataset": "results/data/dataset"}
@@ -238,6 +296,40 @@ def stats_runs(predictions="predictions.csv"):
     if predictions == "predictions.csv":
         runs += every_baseline()
     return [[run.model, run.strategy, run.seed, f"{run.run_dir}/{predictions}"] for run in runs]
+
+
+def fold_stats_runs():
+    """[model, strategy, seed, repeat, fold, held-out predictions, Testing predictions ("" for a
+    baseline)] of every fold run, for the cross-validation statistics."""
+    return [
+        [run.model, run.strategy, run.seed, run.fold.repeat, run.fold.fold, f"{run.run_dir}/predictions.csv"]
+        + ["" if run.is_baseline else f"{run.run_dir}/testing/predictions.csv"]
+        for run in fold_targets() + fold_baselines()
+    ]
+
+
+def external_ensembles():
+    """[model, strategy, seed, set, its classes, predictions.csv] of every target's fold ensemble on
+    every external test set (none without cross-validation)."""
+    if not config["cross_validation"]:
+        return []
+    return [
+        [
+            t.model,
+            t.strategy,
+            t.seed,
+            name,
+            test_set["classes"],
+            f"{t.ensemble_dir}/external/{name}/predictions.csv",
+        ]
+        for t in every_target()
+        for name, test_set in config["external_test_sets"].items()
+    ]
+
+
+def cross_validation_report_inputs():
+    """The cross-validation statistics, for the report, when cross_validation is on."""
+    return ["results/stats/cross_validation.json"] if config["cross_validation"] else []
 
 
 def gradcam_galleries():

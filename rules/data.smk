@@ -85,3 +85,24 @@ rule prepare:
     input:
         "results/data/dataset",
         list(imagenet_weights()),
+
+
+rule cross_validation_folds:
+    """One repeat's folds (mribench.folds): the assignment, and a split.csv per fold."""
+    input:
+        "results/data/audit.csv",
+    output:
+        assignment=folds.ASSIGNMENT,
+        splits=[folds.FOLD_SPLIT.format(repeat="{repeat}", fold=fold) for fold in range(n_folds())],
+    log:
+        "logs/cross_validation_folds/r{repeat}.log",
+    benchmark:
+        "benchmarks/cross_validation_folds/r{repeat}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        folds=n_folds(),
+        val_fraction=config["dataset"]["val_fraction"],
+        seed=config["dataset"]["split_seed"],
+    script:
+        "../scripts/cross_validation_folds.py"

@@ -109,3 +109,47 @@ rule stats_external:
         seed=config["report"]["seed"],
     script:
         "../scripts/stats.py"
+
+
+# Cross-validation: external sets are scored by the fold ensemble, from every fold model's
+# probabilities over all classes.
+use rule evaluate_external as evaluate_fold_external with:
+    input:
+        unpack(chosen_files(model="model.keras")),
+        audit="results/external/{external_set}/audit.csv",
+        dataset="results/external/{external_set}/dataset",
+    output:
+        metrics=f"{FOLD_RUN_DIR}/external/{{external_set}}/metrics.json",
+        predictions=f"{FOLD_RUN_DIR}/external/{{external_set}}/predictions.csv",
+        probabilities=f"{FOLD_RUN_DIR}/external/{{external_set}}/probabilities.csv",
+    log:
+        f"logs/evaluate_external/{FOLD_JOB_NAME}_{{external_set}}.log",
+    benchmark:
+        f"benchmarks/evaluate_external/{FOLD_JOB_NAME}_{{external_set}}.tsv"
+
+
+rule fold_ensemble_external:
+    """The fold ensemble of a target on an external set: the mean of its fold models' probabilities."""
+    input:
+        probabilities=lambda wildcards: fold_files(
+            wildcards, f"external/{wildcards.external_set}/probabilities.csv"
+        ),
+        audit="results/external/{external_set}/audit.csv",
+    output:
+        metrics=f"{ENSEMBLE_DIR}/external/{{external_set}}/metrics.json",
+        predictions=f"{ENSEMBLE_DIR}/external/{{external_set}}/predictions.csv",
+    log:
+        f"logs/fold_ensemble_external/{JOB_NAME}_{{external_set}}.log",
+    benchmark:
+        f"benchmarks/fold_ensemble_external/{JOB_NAME}_{{external_set}}.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        classes=config["dataset"]["classes"],
+        set_classes=external_classes,
+    script:
+        "../scripts/fold_ensemble_external.py"

@@ -17,6 +17,7 @@ rule report:
         dataset="results/data/dataset",
         exports=export_files(),
         external=external_report_inputs(),
+        cross_validation=cross_validation_report_inputs(),
     output:
         summary=report("results/summary.csv", caption="captions/summary.rst", category="Comparison"),
         html=report("results/report.html", caption="captions/report.rst", category="Comparison"),

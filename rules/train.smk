@@ -77,3 +77,67 @@ checkpoint select:
         select_on=config["tuning"]["select_on"],
     script:
         "../scripts/select.py"
+
+
+# Cross-validation: the same training on one fold's training part (its split.csv: the training part,
+# its inner validation and the held-out fold as test).
+use rule train as train_fold with:
+    output:
+        model=f"{FOLD_RUN_DIR}/model.keras",
+        history=f"{FOLD_RUN_DIR}/history.csv",
+        train=f"{FOLD_RUN_DIR}/train.json",
+        tensorboard=directory(f"{FOLD_RUN_DIR}/tensorboard"),
+    log:
+        f"logs/train/{FOLD_JOB_NAME}.log",
+    benchmark:
+        f"benchmarks/train/{FOLD_JOB_NAME}.tsv"
+
+
+use rule train_fine_tuning_start as train_fold_fine_tuning_start with:
+    output:
+        model="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/model.keras",
+        history="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/history.csv",
+        train="results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/train.json",
+        tensorboard=directory(
+            "results/runs/{model}_fine_tuning/seed{seed}/folds/r{repeat}f{fold}/start/{strategy}/tensorboard"
+        ),
+    log:
+        "logs/train/{model}_fine_tuning_seed{seed}_r{repeat}f{fold}_start_{strategy}.log",
+    benchmark:
+        "benchmarks/train/{model}_fine_tuning_seed{seed}_r{repeat}f{fold}_start_{strategy}.tsv"
+
+
+# Cross-validation with a tuning grid (nested): every point trains on each fold's training part and is
+# selected on that fold's inner validation; the held-out fold is never an input of the selection.
+use rule train as train_fold_point with:
+    output:
+        model=f"{FOLD_RUN_DIR}/tuning/{{point}}/model.keras",
+        history=f"{FOLD_RUN_DIR}/tuning/{{point}}/history.csv",
+        train=f"{FOLD_RUN_DIR}/tuning/{{point}}/train.json",
+        tensorboard=directory(f"{FOLD_RUN_DIR}/tuning/{{point}}/tensorboard"),
+    log:
+        f"logs/train/{FOLD_JOB_NAME}_{{point}}.log",
+    benchmark:
+        f"benchmarks/train/{FOLD_JOB_NAME}_{{point}}.tsv"
+
+
+checkpoint select_fold:
+    input:
+        unpack(selection_inputs),
+    output:
+        selection=f"{FOLD_RUN_DIR}/selection.json",
+    log:
+        f"logs/select/{FOLD_JOB_NAME}.log",
+    benchmark:
+        f"benchmarks/select/{FOLD_JOB_NAME}.tsv"
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        points=selection_points,
+        select_on=config["tuning"]["select_on"],
+    script:
+        "../scripts/select.py"

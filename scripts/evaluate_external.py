@@ -16,4 +16,5 @@ evaluate_external(
     threads=snakemake.threads,
     out_metrics=snakemake.output.metrics,
     out_predictions=snakemake.output.predictions,
+    out_probabilities=snakemake.output.get("probabilities"),
 )

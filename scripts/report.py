@@ -16,6 +16,7 @@ write_report(
     benchmark_dir="benchmarks",
     export_jsons=snakemake.input.exports,
     external_sets=snakemake.params.external_sets,
+    cross_validation_json=snakemake.input.cross_validation[0] if snakemake.input.cross_validation else None,
     selection_jsons=snakemake.input.selections,
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,

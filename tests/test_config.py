@@ -74,6 +74,15 @@ def test_default_config_is_valid():
         ),
         ({"models": ["vgg16", "densenet121"]}, ["unknown model 'densenet121'"]),
         (
+            {"cross_validation": {"folds": 1, "repeats": 1}},
+            ["`cross_validation.folds`: 1 is less than the minimum of 2"],
+        ),
+        (
+            {"cross_validation": {"folds": 5, "repeats": 0}},
+            ["`cross_validation.repeats`: 0 is less than the minimum of 1"],
+        ),
+        ({"cross_validation": {"folds": 5}}, ["`cross_validation`: 'repeats' is a required property"]),
+        (
             {"dataset.source": "path", "dataset.path": "/nowhere/brain.zip"},
             ["`dataset.path`", "does not exist"],
         ),
@@ -163,6 +172,7 @@ WITH_EVERY_KEY = config_with(
             }
         },
         "training.from_scratch.epochs": 3,
+        "cross_validation": {"folds": 3, "repeats": 2},
     }
 )  # fmt: skip
 

@@ -144,6 +144,30 @@ EXTERNAL = (
 )
 
 
+def cross_validated(n_folds):
+    """Every fold job of 1 repeat of `n_folds` folds: the folds, every target's and baseline's fold
+    runs (a target with a grid: each point on each fold, selected per fold), the fold ensembles (on
+    Testing and the external set) and the fold statistics."""
+    folds = [f"0/{fold}" for fold in range(n_folds)]
+    fold_runs = set()
+    for name in TARGETS:
+        target = Target(*name.split("_", 1), SEED)
+        where = f"{target.model}/{target.strategy}/{SEED}"
+        for fold in folds:
+            fold_runs |= {f"{rule} {where}/{fold}" for rule in ("evaluate_fold", "evaluate_fold_testing")}
+            fold_runs.add(f"evaluate_fold_external {where}/{fold}/{EXTERNAL_SET}")
+            points = tuning.points(CONFIG, target)
+            fold_runs |= {f"train_fold_point {where}/{fold}/{p.point.id}" for p in points}
+            fold_runs.add(f"select_fold {where}/{fold}" if points else f"train_fold {where}/{fold}")
+    return (
+        {"cross_validation_folds 0", "fold_stats"}
+        | fold_runs
+        | {f"baseline_fold {kind}/{SEED}/{fold}" for kind in CONFIG["baselines"] for fold in folds}
+        | jobs("fold_ensemble", TARGETS)
+        | {f"fold_ensemble_external {t.replace('_', '/', 1)}/{SEED}/{EXTERNAL_SET}" for t in TARGETS}
+    )
+
+
 class Rebuild(NamedTuple):
     value: object  # another valid value of the key
     jobs: set  # the jobs a dry run must plan after the key changed to `value`
@@ -325,6 +349,12 @@ REBUILDS = {
     ),
     "tracking.mlflow.uri": Rebuild("http://127.0.0.1:5000", set(), "tracking.mlflow.enabled is false"),
     "tracking.mlflow.experiment": Rebuild("other", set(), "tracking.mlflow.enabled is false"),
+    "cross_validation": Rebuild(
+        {"folds": 2, "repeats": 1},
+        cross_validated(2) | REPORT,
+        "adds the fold jobs beside the single split, which never re-runs (tests/test_cross_validation.py "
+        "changes folds and repeats of a cross-validated run)",
+    ),
     "container": Rebuild(
         "docker://example.org/mribench:other",
         REPORT,

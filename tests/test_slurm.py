@@ -165,6 +165,7 @@ def test_slurm_profile_sets_what_a_site_must_edit():
     assert "SET-YOUR" in profile["default-resources"]["slurm_partition"]
     train = profile["set-resources"]["train"]
     assert "SET-YOUR" in train["slurm_partition"] and train["gpu"] == 1 and "gpus" not in train
+    assert profile["set-resources"]["train_fold"] == train  # cross-validation's training: a GPU too
 
 
 @pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)

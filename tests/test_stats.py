@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,41 @@ def test_write_statistics_refuses_targets_on_different_test_images(tmp_path):
     ]
     with pytest.raises(ValueError, match="b.csv is not on the same test images"):
         stats.write_statistics(runs, CLASSES, resamples=1000, seed=0, out_dir=tmp_path / "stats")
+
+
+def test_the_corrected_resampled_t_test_matches_a_worked_example():
+    """By hand: differences d = 0.02, 0.05, -0.01, 0.04 over J = 4 folds, n_test/n_train = 0.25.
+    mean 0.025; squared deviations 0.000025 + 0.000625 + 0.001225 + 0.000225 = 0.0021, sample
+    variance 0.0021 / 3 = 0.0007; corrected variance (1/4 + 0.25) * 0.0007 = 0.00035;
+    t = 0.025 / sqrt(0.00035) = 1.336306. The uncorrected paired t would be 0.025 / sqrt(0.0007 / 4)
+    = 1.889822. With 3 degrees of freedom Student's t has the closed form
+    F(t) = 1/2 + (x / (1 + x^2) + atan x) / pi, x = t / sqrt(3): p = 2 (1 - F(1.336306)) = 0.273765."""
+    a = [0.90, 0.85, 0.80, 0.88]
+    b = [0.88, 0.80, 0.81, 0.84]
+    result = stats.corrected_resampled_t_test(a, b, test_train_ratio=0.25)
+    assert result["folds"] == 4
+    assert result["mean_difference"] == pytest.approx(0.025)
+    assert result["statistic"] == pytest.approx(1.336306, abs=1e-6)
+    x = 1.336306 / math.sqrt(3)
+    assert result["p"] == pytest.approx(2 * (0.5 - (x / (1 + x * x) + math.atan(x)) / math.pi), abs=1e-6)
+    assert result["p"] == pytest.approx(0.273765, abs=1e-6)
+    plain = stats.corrected_resampled_t_test(a, b, test_train_ratio=0)
+    assert plain["statistic"] == pytest.approx(1.889822, abs=1e-6)  # without the correction
+
+
+def test_fold_tests_are_holm_adjusted_within_each_seed():
+    scores = {
+        ("x", 1): [0.90, 0.85, 0.80, 0.88],
+        ("y", 1): [0.88, 0.80, 0.81, 0.84],
+        ("z", 1): [0.50, 0.52, 0.49, 0.51],
+        ("x", 2): [0.7, 0.7, 0.7, 0.7],
+        ("y", 2): [0.7, 0.7, 0.7, 0.7],
+    }
+    tests = stats.pairwise_fold_tests(scores, test_train_ratio=0.25)
+    first = [t for t in tests if t["seed"] == 1]
+    assert [(t["a"], t["b"]) for t in first] == [("x", "y"), ("x", "z"), ("y", "z")]
+    raw = [t["p"] for t in first]
+    assert [t["p_holm"] for t in first] == pytest.approx(stats.holm(raw))
+    assert first[0]["difference_points"] == pytest.approx(2.5)
+    second = [t for t in tests if t["seed"] == 2]
+    assert second[0]["p"] == 1.0 and second[0]["p_holm"] == 1.0 and not second[0]["significant"]

@@ -103,9 +103,10 @@ def test_metrics(y_true, probabilities, classes):
 
 def evaluate_external(
     target, model_path, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
-    out_predictions,
+    out_predictions, out_probabilities=None,
 ):  # fmt: skip
-    """Metrics and predictions of `target`'s model on an external test set (see write_external_results)."""
+    """Metrics and predictions of `target`'s model on an external test set (see write_external_results);
+    `out_probabilities`: also its probabilities over every class (a fold model's, for the fold ensemble)."""
     from mribench.model import load_checked_model  # here: the baselines use this module without Keras
 
     model, metadata = load_checked_model(model_path, target, classes)
@@ -113,6 +114,10 @@ def evaluate_external(
     pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
     probabilities = predict(model, pixels, batch_size)
     write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)
+    if out_probabilities:
+        table = pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes])
+        table.insert(0, "file", rows.path)
+        table.to_csv(out_probabilities, index=False, float_format="%.6f")
 
 
 def read_external_set(audit_csv):
@@ -170,3 +175,33 @@ def restrict_probabilities(probabilities, classes, set_classes):
     """The model's probabilities of `set_classes` only, renormalised to sum to one per image."""
     kept = probabilities[:, class_columns(classes, set_classes)].astype("float64")
     return kept / np.maximum(kept.sum(axis=1, keepdims=True), np.finfo("float64").tiny)
+
+
+def mean_probabilities(tables_csvs, files, classes):
+    """The mean of the fold models' probabilities over `classes`, each file checked to be on `files`."""
+    probabilities = []
+    for path in tables_csvs:
+        table = pd.read_csv(path)
+        if table.file.tolist() != list(files):
+            raise ValueError(f"{path} is not on the images the other fold models scored; re-run its job")
+        probabilities.append(table[[f"p_{name}" for name in classes]].to_numpy())
+    return np.mean(probabilities, axis=0)
+
+
+def write_ensemble(predictions_csvs, split_csv, classes, out_metrics, out_predictions):
+    """metrics.json and predictions.csv of the fold ensemble: the mean of the fold models'
+    probabilities on the test rows of split.csv (cross-validation, mribench.folds)."""
+    test = split.read_split(split_csv, "test")
+    probabilities = mean_probabilities(predictions_csvs, test.path, classes)
+    made_by = {"ensemble_of": [str(path) for path in predictions_csvs]}
+    write_test_results(test, probabilities, classes, out_metrics, out_predictions, made_by)
+
+
+def write_external_ensemble(
+    probabilities_csvs, audit_csv, classes, set_classes, out_metrics, out_predictions
+):
+    """The fold ensemble on an external set: the mean of the fold models' probabilities over every
+    class, then restricted to the set's classes as a single model's (write_external_results)."""
+    rows = read_external_set(audit_csv)
+    probabilities = mean_probabilities(probabilities_csvs, rows.path, classes)
+    write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)

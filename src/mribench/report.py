@@ -18,7 +18,7 @@ from mribench import metrics, plots, provenance
 from mribench.decoding import decode
 from mribench.records import collect_runs, strategy_label, target_label, target_labels
 from mribench.strategies import epoch_budget, get_strategy
-from mribench.targets import BASELINE_MODEL, Target
+from mribench.targets import BASELINE_MODEL, Fold, Target
 
 SAMPLES_PER_CLASS = 4
 WORST_ERRORS = 6
@@ -109,18 +109,21 @@ def write_report(
     export_jsons=(),
     audit_csv=None,
     external_sets=None,
+    cross_validation_json=None,
     selection_jsons=(),
 ):
     """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
     maps each external test set's name to its classes, audit.json and stats.json; `selection_jsons`
-    are the selection.json files of the targets with a tuning grid."""
+    are the selection.json files of the targets with a tuning grid; `cross_validation_json` the fold
+    statistics (stats.write_fold_statistics), with cross_validation on."""
     external_sets = external_sets or {}
     runs = collect_runs(run_dirs, list(external_sets), selection_jsons)
     summary = summarise(runs, list(external_sets))
-    write_summary(summary, list(external_sets), out_summary)
     statistics = json.loads(Path(stats_json).read_text())
+    folds = json.loads(Path(cross_validation_json).read_text()) if cross_validation_json else None
+    write_summary(with_cross_validation(summary, folds), list(external_sets), out_summary)
     table, per_seed = overview(summary, statistics)
     baselines = table[table.model == BASELINE_MODEL]
     table = table[table.model != BASELINE_MODEL]
@@ -177,6 +180,9 @@ def write_report(
         dropped=int((split_rows.split == "dropped").sum()),
         exports=[json.loads(Path(path).read_text()) for path in export_jsons],
         external=external_sections(targets, external_sets),
+        cross_validation=cross_validation_section(
+            folds, statistics, runs, config["cross_validation"], list(external_sets)
+        ),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,
@@ -194,6 +200,49 @@ def write_report(
         },
     )
     Path(out_html).write_text(html)
+
+
+def with_cross_validation(summary, folds):
+    """summary.csv's rows with the cross-validation figures of their target and seed (none when off):
+    mean and SD over folds x repeats, each fold's value (cv_<metric>_r<repeat>f<fold>), the fold
+    models' mean and the fold ensemble's figures on Testing."""
+    if folds is None:
+        return summary
+    table = pd.DataFrame(folds["targets"])
+    per_fold = pd.DataFrame(folds["folds"]).assign(
+        name=lambda t: [Fold(r, f).name for r, f in zip(t.repeat, t.fold, strict=True)]
+    )
+    wide = per_fold.pivot_table(index=["target", "seed"], columns="name", values=["accuracy", "macro_f1"])
+    wide.columns = [f"cv_{metric}_{name}" for metric, name in wide.columns]
+    table = table.merge(wide.reset_index(), on=["target", "seed"])
+    names = [Target(*run).name for run in zip(summary.model, summary.strategy, summary.seed, strict=True)]
+    merged = summary.assign(target=names).merge(table, on=["target", "seed"], how="left")
+    return merged.drop(columns="target")
+
+
+def cross_validation_section(folds, statistics, runs, settings, external_names=()):
+    """The report's cross-validation section: per target the fold figures, the fold ensembles on Testing
+    and the external sets, and the corrected t-tests beside the single split's McNemar test of the same
+    two targets; None without cross-validation."""
+    if folds is None:
+        return None
+    mcnemar = {(t["seed"], t["a"], t["b"]): t for t in statistics["mcnemar"]}
+    tests = [test | {"mcnemar": mcnemar.get((test["seed"], test["a"], test["b"]))} for test in folds["tests"]]
+    labels = target_labels(runs)
+    fold_names = [Fold(r["repeat"], r["fold"]).name for r in folds["folds"]]
+    return {
+        "settings": settings,
+        "ratio": folds["test_train_ratio"],
+        "targets": folds["targets"],
+        "fold_names": list(dict.fromkeys(fold_names)),
+        "scores": {
+            (r["target"], r["seed"], name): r for r, name in zip(folds["folds"], fold_names, strict=True)
+        },
+        "tests": tests,
+        "external": list(external_names),
+        "labels": labels,
+        "alpha": folds["alpha"],
+    }
 
 
 def baseline_rows(baselines, runs, split_rows, classes):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.stats import bootstrap
+from scipy.stats import t as student_t
 from sklearn.metrics import roc_auc_score, roc_curve
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -181,6 +182,45 @@ def pairwise_mcnemar(correct, seeds):
     return rows
 
 
+def corrected_resampled_t_test(scores_a, scores_b, test_train_ratio):
+    """Nadeau & Bengio's (2003) corrected resampled t-test of two targets' paired fold scores.
+
+    The k x r folds share most of their training images, so their scores are correlated and a plain
+    paired t-test over them is overconfident. The correction multiplies the variance of the mean
+    difference by (1/J + n_test/n_train) instead of 1/J (J: the number of folds x repeats);
+    `test_train_ratio` is n_test/n_train, held-out images over training images of a fold. Two-sided,
+    J - 1 degrees of freedom."""
+    differences = np.asarray(scores_a, float) - np.asarray(scores_b, float)
+    n = len(differences)
+    mean, variance = differences.mean(), differences.var(ddof=1)
+    if variance == 0:  # identical differences in every fold: no spread to test against
+        statistic, p = (0.0, 1.0) if mean == 0 else (float(np.sign(mean) * np.inf), 0.0)
+    else:
+        statistic = mean / np.sqrt((1 / n + test_train_ratio) * variance)
+        p = 2 * student_t.sf(abs(statistic), n - 1)
+    return {"mean_difference": float(mean), "folds": n, "statistic": float(statistic), "p": float(p)}
+
+
+def pairwise_fold_tests(scores, test_train_ratio, metric="accuracy"):
+    """The corrected resampled t-test between every two targets of the same seed, Holm-adjusted within
+    each seed, the McNemar tests' family (pairwise_mcnemar). `scores` maps (target, seed) to the
+    target's fold scores in (repeat, fold) order, the same folds for every target."""
+    rows = []
+    for seed in sorted({s for _, s in scores}):
+        targets = sorted(t for t, s in scores if s == seed)
+        tests = [
+            {"seed": seed, "a": a, "b": b, "metric": metric}
+            | corrected_resampled_t_test(scores[a, seed], scores[b, seed], test_train_ratio)
+            for a, b in itertools.combinations(targets, 2)
+        ]
+        for test, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
+            test["difference_points"] = 100 * test.pop("mean_difference")
+            test["p_holm"] = adjusted
+            test["significant"] = adjusted < ALPHA
+        rows += tests
+    return rows
+
+
 def format_p(p):
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
@@ -277,3 +317,88 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
     pd.DataFrame(tests, columns=list(tests[0]) if tests else ["seed", "a", "b"]).to_csv(
         out_dir / "mcnemar.csv", index=False, float_format="%.6g"
     )
+
+
+def fold_scores(predictions_csv, classes):
+    """Accuracy and macro-F1 of one predictions.csv."""
+    _, y_true, probabilities = read_predictions(predictions_csv, classes)
+    y_pred = probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy(y_true, y_pred)),
+        "macro_f1": float(macro_f1(y_true, y_pred, len(classes))),
+    }
+
+
+def test_train_ratio(fold_split_csvs):
+    """n_test / n_train of the corrected t-test: held-out over training images, averaged over folds."""
+    ratios = []
+    for path in fold_split_csvs:
+        roles = pd.read_csv(path, usecols=["split"]).split
+        ratios.append((roles == "test").sum() / (roles == "train").sum())
+    return float(np.mean(ratios))
+
+
+def write_fold_statistics(fold_runs, ensembles, fold_split_csvs, classes, out_dir, external_ensembles=()):
+    """The cross-validation statistics into out_dir: folds.csv (each fold's scores), cross_validation.csv
+    (per target and seed: mean and SD over folds x repeats, the fold ensemble's and the fold models'
+    mean on Testing), fold_tests.csv (corrected resampled t-tests) and cross_validation.json (all).
+
+    `fold_runs`: [model, strategy, seed, repeat, fold, held-out predictions.csv, Testing
+    predictions.csv or "" (the shortcut baselines score their held-out fold only)], repeat by repeat;
+    `ensembles`: [model, strategy, seed, the ensemble's predictions.csv]; `external_ensembles`: [model,
+    strategy, seed, external set, its classes, the ensemble's predictions.csv on it]."""
+    out_dir = Path(out_dir)
+    rows = []
+    for model, strategy, seed, repeat, fold, held_out, testing in fold_runs:
+        row = {"target": Target(model, strategy, seed).name, "seed": seed, "repeat": repeat, "fold": fold}
+        row |= fold_scores(held_out, classes)
+        if testing:
+            row |= {f"testing_{k}": v for k, v in fold_scores(testing, classes).items()}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    ratio = test_train_ratio(fold_split_csvs)
+    tests = []
+    for metric in ("accuracy", "macro_f1"):
+        scores = {key: group[metric].tolist() for key, group in table.groupby(["target", "seed"], sort=False)}
+        tests += pairwise_fold_tests(scores, ratio, metric)
+    grouped = table.groupby(["target", "seed"], sort=False)
+    summary = grouped[["accuracy", "macro_f1"]].agg(["mean", "std"])
+    summary.columns = [f"cv_{metric}_{'sd' if how == 'std' else how}" for metric, how in summary.columns]
+    summary = summary.join(grouped.size().rename("cv_folds"))
+    if "testing_accuracy" in table:
+        summary = summary.join(grouped[["testing_accuracy"]].mean().add_prefix("folds_mean_"))
+    for model, strategy, seed, predictions in ensembles:
+        scores = fold_scores(predictions, classes)
+        for metric, value in scores.items():
+            summary.loc[(Target(model, strategy, seed).name, seed), f"ensemble_{metric}"] = value
+    for model, strategy, seed, name, set_classes, predictions in external_ensembles:
+        for metric, value in fold_scores(predictions, set_classes).items():
+            summary.loc[(Target(model, strategy, seed).name, seed), f"ensemble_external_{name}_{metric}"] = (
+                value
+            )
+    summary = summary.reset_index()
+    table.to_csv(out_dir / "folds.csv", index=False, float_format="%.6g")
+    summary.to_csv(out_dir / "cross_validation.csv", index=False, float_format="%.6g")
+    columns = [
+        "metric",
+        "seed",
+        "a",
+        "b",
+        "folds",
+        "difference_points",
+        "statistic",
+        "p",
+        "p_holm",
+        "significant",
+    ]
+    pd.DataFrame(tests, columns=columns).to_csv(out_dir / "fold_tests.csv", index=False, float_format="%.6g")
+    result = {
+        "test": "corrected resampled t-test (Nadeau & Bengio 2003)",
+        "holm_family": "every two targets of one seed, per metric",
+        "test_train_ratio": ratio,
+        "alpha": ALPHA,
+        "targets": summary.to_dict("records"),
+        "folds": table.to_dict("records"),
+        "tests": tests,
+    }
+    (out_dir / "cross_validation.json").write_text(json.dumps(result, indent=2) + "\n")

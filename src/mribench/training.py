@@ -5,7 +5,7 @@ fit one stage, write the records. Runs on any Keras backend (mribench.backend)."
 import json
 import platform
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -128,7 +128,7 @@ def new_model(job, data, gpus, from_scratch):
 def continued_model(job):
     """The model of the run `job` continues (fine-tuning: the feature-extraction model), checked to be
     that run's, with the base's top layers unfrozen; augmentation stays where that model put it."""
-    start = Target(job.target.model, job.strategy.continues, job.target.seed)
+    start = replace(job.target, strategy=job.strategy.continues)
     model, _ = load_checked_model(job.start.model, start, job.settings["classes"])
     unfreeze_top_layers(model, job.settings["model"]["unfreeze_layers"])
     augmentation = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
@@ -185,8 +185,10 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
 
 
 def progress_label(target):
-    """How the console names a training stage: train vgg16 fine_tuning seed42 (and a tuning point's id)."""
+    """How the console names a training stage: train vgg16 fine_tuning seed42 (and r0f1 for a fold's, a
+    tuning point's id for a point's)."""
     label = f"train {target.model} {target.strategy} seed{target.seed}"
+    label += f" {target.fold.name}" if target.fold else ""
     return label if target.point is None else f"{label} {target.point.id}"
 
 
@@ -253,6 +255,8 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         "image_size": job.settings["image_size"],
         "weights": job.settings["model"]["weights"],
         "images": {part: len(labels) for part, (_, labels) in data.items()},
+        # the split.csv it trained and validated on: the single split's, or its fold's
+        "split_sha256": provenance.file_sha256(job.split_csv),
         "workflow": AUGMENTATION_PLACES[augmentation],
         "backend": backend.version(),
         "mixed_precision": keras.mixed_precision.global_policy().name,

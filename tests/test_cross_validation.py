@@ -1,0 +1,103 @@
+"""Repeated k-fold cross-validation through the real workflow: a tiny run with 2 folds of one base and
+one strategy (profiles/tiny/cross-validation.yaml), on both backends; its units: tests/test_folds.py.
+The tiny profile's feature-extraction grid makes it nested: each fold selects its point on its own
+inner validation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import TINY, merged_config, planned_jobs, read_json, run_snakemake, write_yaml
+
+from mribench.provenance import file_sha256
+from mribench.tuning import read_pick
+
+OVERLAY = TINY.with_name("cross-validation.yaml")
+CONFIG = merged_config(TINY, OVERLAY)
+(MODEL,), (STRATEGY,), (SEED,) = CONFIG["models"], CONFIG["strategies"], CONFIG["seeds"]
+RUN = f"results/runs/{MODEL}_{STRATEGY}/seed{SEED}"
+FOLDS = ["r0f0", "r0f1"]
+(EXTERNAL_SET,) = CONFIG["external_test_sets"]
+
+
+@pytest.fixture(scope="module")
+def cv_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cv_run")
+    run_snakemake(workdir, configfiles=(TINY, OVERLAY))
+    return workdir
+
+
+def fold_jobs(plan):
+    """The planned jobs that are about folds (every job but the report's and `all`)."""
+    return {rule: n for rule, n in plan.items() if rule not in ("report", "all")}
+
+
+@pytest.mark.backends
+def test_every_fold_trains_on_its_part_and_is_scored_on_its_held_out_fold(cv_run):
+    assignment = pd.read_csv(cv_run / "results/data/folds/r0/folds.csv")
+    audit = pd.read_csv(cv_run / "results/data/audit.csv")
+    assert set(assignment.path) == set(audit.path[(audit.folder == "Training") & (audit.status == "ok")])
+    for index, name in enumerate(FOLDS):
+        split_csv = cv_run / f"results/data/folds/r0/f{index}.csv"
+        split = pd.read_csv(split_csv)
+        held_out = set(assignment.path[assignment.fold == index])
+        assert set(split.path[split.split == "test"]) == held_out
+        run = cv_run / RUN / "folds" / name
+        points = sorted((run / "tuning").iterdir())
+        assert len(points) == len(CONFIG["training"][STRATEGY]["learning_rate"])
+        for point in points:  # every point trained and validated on this fold's split, never on the fold
+            assert read_json(point / "train.json")["split_sha256"] == file_sha256(split_csv)
+        assert (run / "tuning" / read_pick(run / "selection.json")).is_dir()
+        assert not (run / "model.keras").exists()  # the fold's model is its chosen point's
+        assert set(pd.read_csv(run / "predictions.csv").file) == held_out
+        testing = pd.read_csv(run / "testing/predictions.csv")
+        assert testing.file.str.startswith("Testing/").all()
+
+    ensemble = pd.read_csv(cv_run / RUN / "folds/ensemble/predictions.csv")
+    fold_probabilities = [
+        pd.read_csv(cv_run / RUN / "folds" / name / "testing/predictions.csv").filter(like="p_")
+        for name in FOLDS
+    ]
+    np.testing.assert_allclose(
+        ensemble.filter(like="p_").to_numpy(), np.mean(fold_probabilities, axis=0), atol=2e-6
+    )
+    external = pd.read_csv(cv_run / RUN / f"folds/ensemble/external/{EXTERNAL_SET}/predictions.csv")
+    assert set(external.true) <= set(CONFIG["external_test_sets"][EXTERNAL_SET]["classes"])
+
+
+@pytest.mark.backends
+def test_the_fold_figures_reach_summary_and_report(cv_run):
+    folds = pd.read_csv(cv_run / "results/stats/folds.csv")
+    targets = {f"{MODEL}_{STRATEGY}"} | {f"baseline_{kind}" for kind in CONFIG["baselines"]}
+    assert set(folds.target) == targets and len(folds) == len(targets) * len(FOLDS)
+    summary = pd.read_csv(cv_run / "results/summary.csv")
+    target = summary[(summary.model == MODEL) & (summary.strategy == STRATEGY)].iloc[0]
+    scores = folds.accuracy[folds.target == f"{MODEL}_{STRATEGY}"]
+    assert target.cv_accuracy_mean == pytest.approx(scores.mean(), abs=1e-5)
+    assert target.cv_accuracy_sd == pytest.approx(scores.std(ddof=1), abs=1e-5)
+    assert [target[f"cv_accuracy_{name}"] for name in FOLDS] == pytest.approx(scores.tolist(), abs=1e-5)
+    ensemble = read_json(cv_run / RUN / "folds/ensemble/metrics.json")["test"]
+    assert target.ensemble_accuracy == pytest.approx(ensemble["accuracy"], abs=1e-5)
+    assert 0 <= target[f"ensemble_external_{EXTERNAL_SET}_accuracy"] <= 1
+    tests = pd.read_csv(cv_run / "results/stats/fold_tests.csv")
+    assert len(tests) == 2 * 3  # accuracy and macro-F1, three pairs of the three targets of seed 42
+    assert tests.p_holm.between(0, 1).all() and (tests.folds == len(FOLDS)).all()
+    html = (cv_run / "results/report.html").read_text()
+    assert 'id="cross-validation"' in html and "corrected resampled t-test" in html
+    assert "fold ensemble" in html and "r0f1" in html
+
+
+def test_changing_folds_or_repeats_reruns_only_fold_jobs(cv_run, tmp_path):
+    three = write_yaml(tmp_path / "three.yaml", {"cross_validation": {"folds": 3, "repeats": 1}})
+    plan = planned_jobs(run_snakemake(cv_run, "-n", configfiles=(TINY, OVERLAY, three)))
+    per_fold = {"select_fold", "evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external"}
+    n_points = len(CONFIG["training"][STRATEGY]["learning_rate"])
+    assert fold_jobs(plan) == {rule: 3 for rule in per_fold} | {
+        "cross_validation_folds": 1, "train_fold_point": 3 * n_points, "baseline_fold": 6, "fold_ensemble": 1,
+        "fold_ensemble_external": 1, "fold_stats": 1,
+    }  # fmt: skip
+    two_repeats = write_yaml(tmp_path / "repeats.yaml", {"cross_validation": {"folds": 2, "repeats": 2}})
+    plan = planned_jobs(run_snakemake(cv_run, "-n", configfiles=(TINY, OVERLAY, two_repeats)))
+    assert fold_jobs(plan) == {rule: 2 for rule in per_fold} | {
+        "cross_validation_folds": 1, "train_fold_point": 2 * n_points, "baseline_fold": 4, "fold_ensemble": 1,
+        "fold_ensemble_external": 1, "fold_stats": 1,
+    }  # fmt: skip
