@@ -3,6 +3,7 @@ from mribench.jobs import start_job
 start_job(snakemake, snakemake.params.backend)
 
 from mribench.evaluation import evaluate_external
+from mribench.intensity import CounterfactualView
 from mribench.targets import Target
 
 evaluate_external(
@@ -16,4 +17,9 @@ evaluate_external(
     threads=snakemake.threads,
     out_metrics=snakemake.output.metrics,
     out_predictions=snakemake.output.predictions,
+    counterfactual=CounterfactualView.of(
+        snakemake.input.intensity_reference,
+        snakemake.output.counterfactual_metrics,
+        snakemake.output.counterfactual_predictions,
+    ),
 )

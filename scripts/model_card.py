@@ -15,6 +15,7 @@ write_model_card(
     export_json=snakemake.input.get("export"),
     stats_json=snakemake.input.stats,
     audit_json=snakemake.input.audit,
+    counterfactual=(snakemake.input.counterfactual_metrics, snakemake.input.counterfactual_stats),
     external=list(
         zip(
             snakemake.params.external_sets,

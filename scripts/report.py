@@ -16,6 +16,7 @@ write_report(
     benchmark_dir="benchmarks",
     export_jsons=snakemake.input.exports,
     external_sets=snakemake.params.external_sets,
+    counterfactual_stats=snakemake.input.counterfactual_stats[0],
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

@@ -17,12 +17,16 @@ class RunRecord:
     """One run (a target or a shortcut baseline, one seed): its folder and the JSON files it wrote.
 
     `external` maps each external test set's name to the run's metrics.json on it; empty for the
-    shortcut baselines, which score the internal test set only."""
+    shortcut baselines, which score the internal test set only. `counterfactual` is the run's
+    metrics.json on the counterfactual view of the internal test set (mribench.intensity) and
+    `external_counterfactual` its metrics.json on that view of each external set."""
 
     run_dir: Path
     train: dict
     metrics: dict
     external: dict = field(default_factory=dict)
+    counterfactual: dict = field(default_factory=dict)
+    external_counterfactual: dict = field(default_factory=dict)
 
     @property
     def model(self):
@@ -45,14 +49,16 @@ class RunRecord:
         return self.model == BASELINE_MODEL
 
 
-def load_record(train_json, metrics_json, external_jsons=None):
+def load_record(train_json, metrics_json, external_jsons=None, counterfactual_json=None):
     """The record of the run whose train.json and metrics.json are given; `external_jsons` maps an
-    external test set's name to the run's metrics.json on it."""
+    external test set's name to the run's metrics.json on it; `counterfactual_json` is its metrics.json
+    on the counterfactual view of the internal test set."""
     return RunRecord(
         run_dir=Path(train_json).parent,
         train=read_json(train_json),
         metrics=read_json(metrics_json),
         external={name: read_json(path) for name, path in (external_jsons or {}).items()},
+        counterfactual=read_json(counterfactual_json) if counterfactual_json else {},
     )
 
 
@@ -66,6 +72,10 @@ def read_run(run_dir, external_names=()):
         train=train,
         metrics=read_json(run_dir / "metrics.json"),
         external={name: read_json(run_dir / "external" / name / "metrics.json") for name in names},
+        counterfactual=read_json(run_dir / "counterfactual" / "metrics.json"),
+        external_counterfactual={
+            name: read_json(run_dir / "external" / name / "counterfactual" / "metrics.json") for name in names
+        },
     )
 
 
