@@ -264,10 +264,10 @@ def external_counterfactual_accuracy(run, set_name):
 
 EXTERNAL_METRICS = [
     ExternalMetric("accuracy", external_accuracy),
-    ExternalMetric("counterfactual_accuracy", external_counterfactual_accuracy),
     ExternalMetric("macro_f1", external_figure(macro_f1)),
     ExternalMetric("n_images", external_figure(lambda part: part["n_images"]), integer=True),
     ExternalMetric("accuracy_drop", external_accuracy_drop),
+    ExternalMetric("counterfactual_accuracy", external_counterfactual_accuracy),
 ]
 
 
