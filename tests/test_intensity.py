@@ -170,3 +170,22 @@ def test_trained_on_matched_images_the_histogram_baseline_is_at_chance_on_both_v
     for view in (original, counterfactual):
         assert abs(view["accuracy"] - CHANCE) < 4 * CHANCE_SD
     assert read_json(shifted / "matched/train.json")["intensity"] == "matched"
+
+
+def test_training_with_matched_intensity_reads_matched_images_and_records_the_reference(shifted):
+    """preprocessing.intensity matched: the training job's images are matched to the reference, and the
+    model's metadata carries it, so every later reader of images for that model matches them too."""
+    from mribench.targets import Target
+    from mribench.training import TrainingJob, load_split, model_metadata
+
+    settings = {"classes": CLASSES, "image_size": 32, "preprocessing": {"intensity": "matched"}}
+    job = TrainingJob(
+        Target("vgg16", "feature_extraction", 42), settings, shifted / "split.csv", shifted / "dataset",
+        intensity_reference=shifted / "reference.json",
+    )  # fmt: skip
+    reference = intensity.read_reference(shifted / "reference.json")
+    for pixels, _ in load_split(job, threads=2, cache_dir=None).values():
+        for image in pixels[:: len(pixels) // 5]:
+            assert_has_reference_histogram(image, reference)
+    np.testing.assert_array_equal(intensity.model_reference(model_metadata(job)), reference)
+    assert intensity.model_reference({"classes": CLASSES}) is None  # a model trained on decoded images

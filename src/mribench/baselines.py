@@ -131,29 +131,21 @@ def train_baseline(
         raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
     started = time.perf_counter()
     parts = {part: split.read_split(split_csv, part) for part in ("train", "val", "test")}
-    reference = counterfactual.reference if counterfactual else None
-    features = baseline_features(
-        kind,
-        parts,
-        audit_csv,
-        dataset_dir,
-        image_size,
-        threads,
-        reference if intensity == "matched" else None,
-    )
+    if intensity == "matched" and counterfactual is None:
+        raise ValueError("intensity matched needs the reference histogram: give the counterfactual view")
+    matched_to = counterfactual.reference if intensity == "matched" else None
+    features = baseline_features(kind, parts, audit_csv, dataset_dir, image_size, threads, matched_to)
     labels = {part: rows.label.map(classes.index).to_numpy() for part, rows in parts.items()}
     classifier = make_classifier(kind, seed, threads).fit(features["train"], labels["train"])
     probabilities = class_probabilities(classifier, features["test"], len(classes))
     seconds = time.perf_counter() - started
 
     metrics = write_test_results(parts["test"], probabilities, classes, out_metrics, out_predictions)
-    if counterfactual:
+    if counterfactual is not None:
         # the metadata baseline reads no pixels: the counterfactual view changes none of its features
-        matched = (
-            features["test"]
-            if kind == "file_metadata"
-            else (histogram_features(dataset_dir, parts["test"].path, image_size, threads, reference))
-        )
+        matched = features["test"] if kind == "file_metadata" else histogram_features(
+            dataset_dir, parts["test"].path, image_size, threads, counterfactual.reference
+        )  # fmt: skip
         write_test_results(
             parts["test"], class_probabilities(classifier, matched, len(classes)), classes,
             counterfactual.metrics, counterfactual.predictions,
