@@ -118,11 +118,13 @@ def strategy_sentences(rows, chance):
         original = np.mean([row["original"]["accuracy"] for row in own])
         counterfactual = np.mean([row["counterfactual"]["accuracy"] for row in own])
         dropped = sum(row["mcnemar"]["significant"] and row["drop"] > 0 for row in own)
+        above = 100 * (counterfactual - chance)
+        survives = f"{above:.1f} points above chance" if above > 0 else "nothing above chance"
         sentence = (
             f"{100 * original:.1f} % on the original view, {100 * counterfactual:.1f} % on the "
             f"counterfactual view ({100 * (counterfactual - original):+.1f} points; a significant drop for "
-            f"{dropped} of {len(own)} target runs); {100 * (counterfactual - chance):+.1f} points above "
-            f"chance ({100 * chance:.1f} %) survive without the grey-level distribution"
+            f"{dropped} of {len(own)} target runs): {survives} ({100 * chance:.1f} %) survives without the "
+            "grey-level distribution"
         )
         sentences.append({"strategy": strategy, "sentence": sentence})
     return sentences
