@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import uniform_filter
 
-from mribench import images, split
+from mribench import split
 
 LEVELS = 256
 NEIGHBOURHOOD = 3  # pixels per side of the window whose mean orders ties
@@ -93,6 +93,8 @@ def matched_copy(pixels, reference, threads=1):
 def write_reference(split_csv, dataset_dir, image_size, out_json, threads=1):
     """intensity_reference.json: the reference histogram over the train split's images only (never a
     validation or test image), as the models receive them at `image_size`."""
+    from mribench import images  # here: images imports this module, whose match it applies
+
     train = split.read_split(split_csv, "train")
 
     def histogram(path):
