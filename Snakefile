@@ -37,6 +37,7 @@ include: "rules/export.smk"
 include: "rules/model_card.smk"
 include: "rules/external.smk"
 include: "rules/tracking.smk"
+include: "rules/intensity.smk"
 
 
 localrules:

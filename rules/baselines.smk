@@ -4,6 +4,8 @@ rule baseline:
     output:
         metrics=f"{BASELINE_RUN_DIR}/metrics.json",
         predictions=f"{BASELINE_RUN_DIR}/predictions.csv",
+        counterfactual_metrics=f"{BASELINE_RUN_DIR}/counterfactual/metrics.json",
+        counterfactual_predictions=f"{BASELINE_RUN_DIR}/counterfactual/predictions.csv",
         train=f"{BASELINE_RUN_DIR}/train.json",
         confusion=report(
             f"{BASELINE_RUN_DIR}/confusion.png",

@@ -146,6 +146,8 @@ def model_card_inputs(wildcards):
     inputs["external_metrics"] = [f"{run}/external/{name}/metrics.json" for name in names]
     inputs["external_stats"] = [f"results/stats/external/{name}/stats.json" for name in names]
     inputs["external_audit"] = [f"results/external/{name}/audit.json" for name in names]
+    inputs["counterfactual_metrics"] = f"{run}/counterfactual/metrics.json"
+    inputs["counterfactual_stats"] = "results/stats/counterfactual/stats.json"
     return inputs
 
 
@@ -221,6 +223,7 @@ def training_inputs(wildcards):
     target = Target.from_wildcards(wildcards)
     strategy = strategies.get_strategy(target.strategy)
     inputs = {"split": fold_split(target), "dataset": "results/data/dataset"}
+    inputs |= intensity_inputs()
     if strategy.continues:
         start = start_run(target)
         return inputs | {
@@ -274,13 +277,14 @@ def start_run_settings(wildcards):
 
 
 def baseline_inputs(wildcards):
-    """The metadata baseline reads the audit's per-file records; the histogram baseline the images;
-    a fold's baseline fits and is scored on its fold's split.csv."""
+    """The metadata baseline reads the audit's per-file records; the histogram baseline the images and
+    the reference histogram of their counterfactual view; a fold's baseline fits and is scored on its
+    fold's split.csv."""
     fold = targets.Fold(int(wildcards.repeat), int(wildcards.fold)) if "fold" in wildcards.keys() else None
     inputs = {"split": fold_split(Target(targets.BASELINE_MODEL, wildcards.baseline, 0, fold=fold))}
     if wildcards.baseline == "file_metadata":
         return inputs | {"audit": "results/data/audit.csv"}
-    return inputs | {"dataset": "results/data/dataset"}
+    return inputs | {"dataset": "results/data/dataset", "intensity_reference": INTENSITY_REFERENCE}
 
 
 def baseline_settings(wildcards):
@@ -375,6 +379,7 @@ def external_report_sets():
             "classes": test_set["classes"],
             "audit": f"results/external/{name}/audit.json",
             "stats": f"results/stats/external/{name}/stats.json",
+            "counterfactual_stats": f"results/stats/external/{name}/counterfactual/stats.json",
         }
         for name, test_set in config["external_test_sets"].items()
     }
@@ -435,3 +440,52 @@ def tracked_baselines():
         }
         for baseline in every_baseline()
     }
+
+
+INTENSITY_REFERENCE = "results/data/intensity_reference.json"
+
+
+def intensity_inputs():
+    """The reference histogram a training job matches every image to, with preprocessing.intensity
+    matched; none otherwise (its images are as decoded)."""
+    if config["preprocessing"]["intensity"] == "matched":
+        return {"intensity_reference": INTENSITY_REFERENCE}
+    return {}
+
+
+def counterfactual_runs(wildcards):
+    """The runs scored on the counterfactual view of a test set: every target and, on the internal
+    test set, every shortcut baseline, each with the folder its predictions.csv of the set is in."""
+    if "external_set" in wildcards.keys():
+        return [(run, f"{run.run_dir}/external/{wildcards.external_set}") for run in every_target()]
+    return [(run, run.run_dir) for run in every_target() + every_baseline()]
+
+
+def counterfactual_stats_runs(wildcards):
+    """(model, strategy, seed, original predictions.csv, counterfactual predictions.csv) of every run
+    on one test set (counterfactual_runs), for the statistics of the two views."""
+    return [
+        [
+            run.model,
+            run.strategy,
+            run.seed,
+            f"{folder}/predictions.csv",
+            f"{folder}/counterfactual/predictions.csv",
+        ]
+        for run, folder in counterfactual_runs(wildcards)
+    ]
+
+
+def counterfactual_stats_inputs(wildcards):
+    return [path for row in counterfactual_stats_runs(wildcards) for path in row[3:]]
+
+
+def counterfactual_report_inputs():
+    """The statistics of both views of the internal test set (first) and of every external set, and every
+    target's metrics on the counterfactual view of each external set, for the report."""
+    return ["results/stats/counterfactual/stats.json"] + [
+        path
+        for name in config["external_test_sets"]
+        for path in [f"results/stats/external/{name}/counterfactual/stats.json"]
+        + external_run_files(name, "counterfactual/metrics.json")
+    ]

@@ -3,9 +3,12 @@ rule evaluate:
         unpack(chosen_files(model="model.keras", history="history.csv")),
         split="results/data/split.csv",
         dataset="results/data/dataset",
+        intensity_reference=INTENSITY_REFERENCE,
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         predictions=f"{RUN_DIR}/predictions.csv",
+        counterfactual_metrics=f"{RUN_DIR}/counterfactual/metrics.json",
+        counterfactual_predictions=f"{RUN_DIR}/counterfactual/predictions.csv",
         confusion=report(
             f"{RUN_DIR}/confusion.png",
             caption="captions/confusion.rst",

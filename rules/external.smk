@@ -51,9 +51,12 @@ rule evaluate_external:
         unpack(chosen_files(model="model.keras")),
         audit="results/external/{external_set}/audit.csv",
         dataset="results/external/{external_set}/dataset",
+        intensity_reference=INTENSITY_REFERENCE,
     output:
         metrics=f"{RUN_DIR}/external/{{external_set}}/metrics.json",
         predictions=f"{RUN_DIR}/external/{{external_set}}/predictions.csv",
+        counterfactual_metrics=f"{RUN_DIR}/external/{{external_set}}/counterfactual/metrics.json",
+        counterfactual_predictions=f"{RUN_DIR}/external/{{external_set}}/counterfactual/predictions.csv",
     log:
         f"logs/evaluate_external/{JOB_NAME}_{{external_set}}.log",
     benchmark:

@@ -8,6 +8,8 @@ rule report:
         ),
         selections=selections(),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
+        counterfactual_metrics=expand("{run}/counterfactual/metrics.json", run=run_dirs() + baseline_dirs()),
+        counterfactual_stats=counterfactual_report_inputs(),
         gradcam=gradcam_galleries(),
         stats="results/stats/stats.json",
         stats_figures="results/stats/figures",

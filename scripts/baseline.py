@@ -3,6 +3,7 @@ from mribench.jobs import start_job
 start_job(snakemake)
 
 from mribench.baselines import train_baseline
+from mribench.intensity import CounterfactualView
 
 train_baseline(
     kind=snakemake.wildcards.baseline,
@@ -17,4 +18,6 @@ train_baseline(
     out_predictions=snakemake.output.predictions,
     out_train=snakemake.output.train,
     out_confusion=snakemake.output.confusion,
+    counterfactual=CounterfactualView.of_job(snakemake),
+    intensity=snakemake.params.settings.get("intensity", "none"),
 )

@@ -3,6 +3,7 @@ from mribench.jobs import start_job
 start_job(snakemake, snakemake.params.backend)
 
 from mribench.evaluation import evaluate_target
+from mribench.intensity import CounterfactualView
 from mribench.targets import Target
 
 evaluate_target(
@@ -18,4 +19,5 @@ evaluate_target(
     out_predictions=snakemake.output.predictions,
     out_confusion=snakemake.output.confusion,
     out_curves=snakemake.output.curves,
+    counterfactual=CounterfactualView.of_job(snakemake),
 )

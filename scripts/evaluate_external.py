@@ -3,6 +3,7 @@ from mribench.jobs import start_job
 start_job(snakemake, snakemake.params.backend)
 
 from mribench.evaluation import evaluate_external
+from mribench.intensity import CounterfactualView
 from mribench.targets import Target
 
 evaluate_external(
@@ -17,4 +18,5 @@ evaluate_external(
     out_metrics=snakemake.output.metrics,
     out_predictions=snakemake.output.predictions,
     out_probabilities=snakemake.output.get("probabilities"),
+    counterfactual=CounterfactualView.of_job(snakemake),
 )

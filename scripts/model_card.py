@@ -16,6 +16,7 @@ write_model_card(
     stats_json=snakemake.input.stats,
     audit_json=snakemake.input.audit,
     selection_json=snakemake.input.get("selection"),
+    counterfactual=(snakemake.input.counterfactual_metrics, snakemake.input.counterfactual_stats),
     external=list(
         zip(
             snakemake.params.external_sets,

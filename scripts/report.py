@@ -18,6 +18,7 @@ write_report(
     external_sets=snakemake.params.external_sets,
     cross_validation_json=snakemake.input.cross_validation[0] if snakemake.input.cross_validation else None,
     selection_jsons=snakemake.input.selections,
+    counterfactual_stats=snakemake.input.counterfactual_stats[0],
     out_summary=snakemake.output.summary,
     out_html=snakemake.output.html,
 )

@@ -19,6 +19,7 @@ train_target(
             if "start_model" in inputs.keys()
             else None
         ),
+        intensity_reference=inputs.get("intensity_reference"),
     ),
     TrainingOutputs(**snakemake.output),
     threads=snakemake.threads,

@@ -16,14 +16,16 @@ from mribench.records import collect_runs, read_run
 from mribench.report import overview, render, shown_columns, summarise, write_summary
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
-# summary.csv's columns on main before the metric list (a run with one external test set, "ext"), and
-# `tuned` (issue 22: the chosen values of a target with a tuning grid).
+# summary.csv's columns on main before the metric list (a run with one external test set, "ext"),
+# `tuned` (issue 22: the chosen values of a target with a tuning grid) and the counterfactual view's
+# (issue 26).
 SUMMARY_COLUMNS = [
     "model", "strategy", "seed", "workflow", "tuned", "train_accuracy", "val_accuracy", "test_accuracy",
-    "test_loss", "test_macro_f1", "test_weighted_f1", "test_dedup_accuracy", "test_dedup_macro_f1", "n_test",
+    "test_loss", "test_macro_f1", "test_weighted_f1", "test_dedup_accuracy", "test_dedup_macro_f1",
+    "counterfactual_accuracy", "counterfactual_accuracy_drop", "n_test",
     "n_test_dedup", "stage_seconds", "total_seconds", "model_bytes", "total_params", "trainable_params",
     "epochs_run", "total_epochs", "image_passes", "run_dir", "external_ext_accuracy", "external_ext_macro_f1",
-    "external_ext_n_images", "external_ext_accuracy_drop",
+    "external_ext_n_images", "external_ext_accuracy_drop", "external_ext_counterfactual_accuracy",
 ]  # fmt: skip
 
 
@@ -61,8 +63,13 @@ def write_run(folder, model, strategy, seed, accuracy, external=None):
     write_json(
         folder / "metrics.json", {"classes": CLASSES, "test": part(accuracy), "test_dedup": part(0.5, 4)}
     )
+    write_json(folder / "counterfactual/metrics.json", {"classes": CLASSES, "test": part(accuracy - 0.25)})
     if external is not None:
         write_json(folder / "external/ext/metrics.json", {"classes": CLASSES, "external": part(external, 6)})
+        write_json(
+            folder / "external/ext/counterfactual/metrics.json",
+            {"classes": CLASSES, "external": part(0.25, 6)},
+        )
     return folder
 
 
@@ -84,6 +91,7 @@ def write_baseline(folder, seed):
     write_json(
         folder / "metrics.json", {"classes": CLASSES, "test": part(0.375), "test_dedup": part(0.25, 4)}
     )
+    write_json(folder / "counterfactual/metrics.json", {"classes": CLASSES, "test": part(0.375)})
     return folder
 
 
@@ -127,6 +135,11 @@ def test_summary_csv_keeps_its_columns_and_values(run_dirs, tmp_path):
     assert target.test_accuracy == 0.625 and target.train_accuracy == 0.6 and target.stage_seconds == 21.0
     assert (target.total_epochs, target.image_passes, target.epochs_run) == (5, 120, 3)
     assert target.external_ext_accuracy_drop == 0.125 and target.external_ext_n_images == 6
+    assert (target.counterfactual_accuracy, target.counterfactual_accuracy_drop) == (0.375, 0.25)
+    assert target.external_ext_counterfactual_accuracy == 0.25
+    assert baseline.counterfactual_accuracy_drop == 0 and pd.isna(
+        baseline.external_ext_counterfactual_accuracy
+    )
     assert "1234567," in text[1] and "tf.data," in text[1]  # a count, not 1.23457e+06
     for column in ("model_bytes", "total_params", "total_epochs", "image_passes", "external_ext_n_images"):
         assert pd.isna(baseline[column]), column  # the baselines have none: empty

@@ -100,9 +100,13 @@ def external_evaluations(targets, seed=SEED):
 
 # The report shows the whole config as run, so every change re-runs it (a localrule of seconds).
 REPORT = {"report", "all"}
+# The statistics of the counterfactual view (both views of every run) of the internal and the external set.
+COUNTERFACTUAL_STATS = {"stats_counterfactual", f"stats_counterfactual_external {EXTERNAL_SET}"}
 # New statistics re-run every model card: each shows its confidence intervals from stats.json
-# (and from the external set's stats.json).
-STATS = {"stats", f"stats_external {EXTERNAL_SET}"} | jobs("model_card", TARGETS) | REPORT
+# (and from the external set's stats.json and the counterfactual view's).
+STATS = (
+    {"stats", f"stats_external {EXTERNAL_SET}"} | COUNTERFACTUAL_STATS | jobs("model_card", TARGETS) | REPORT
+)
 
 
 def retrained(targets, seed=SEED, config=CONFIG):
@@ -125,8 +129,8 @@ def baselines(kinds=tuple(CONFIG["baselines"]), seed=SEED):
 
 EVERY_TARGET = retrained(TARGETS)
 # The metadata baseline reads the split and the audit's records, the histogram baseline the split,
-# the images and image_size.
-FROM_SPLIT = {"split_dataset"} | EVERY_TARGET | baselines()
+# the images and image_size; the reference histogram of the counterfactual view, the training images.
+FROM_SPLIT = {"split_dataset", "intensity_reference"} | EVERY_TARGET | baselines()
 # The external set's audit compares it with the dataset's audit.csv.
 FROM_AUDIT = {"audit", f"audit_external_set {EXTERNAL_SET}"} | FROM_SPLIT
 EVERYTHING = {"obtain_dataset"} | FROM_AUDIT
@@ -137,6 +141,7 @@ EXTERNAL = (
         f"obtain_external_set {EXTERNAL_SET}",
         f"audit_external_set {EXTERNAL_SET}",
         f"stats_external {EXTERNAL_SET}",
+        f"stats_counterfactual_external {EXTERNAL_SET}",
     }
     | external_evaluations(TARGETS)
     | jobs("model_card", TARGETS)
@@ -227,12 +232,19 @@ REBUILDS = {
         [SEED, 7], retrained(TARGETS, seed=7) | baselines(seed=7), "a new seed adds its targets and baselines"
     ),
     "image_size": Rebuild(
-        40, EVERY_TARGET | baselines(["intensity_histogram"]), TRAINING + "; the histogram baseline too"
+        40,
+        {"intensity_reference"} | EVERY_TARGET | baselines(["intensity_histogram"]),
+        TRAINING + "; the histogram baseline and the counterfactual view's reference too",
+    ),
+    "preprocessing.intensity": Rebuild(
+        "matched",
+        EVERY_TARGET | baselines(["intensity_histogram"]),
+        "every image a target or the histogram baseline reads is matched (the reference exists already)",
     ),
     "baselines": Rebuild(
         ["file_metadata"],
-        {"stats"} | jobs("model_card", TARGETS) | REPORT,
-        "the internal statistics take one baseline fewer (the baselines score no external set)",
+        {"stats", "stats_counterfactual"} | jobs("model_card", TARGETS) | REPORT,
+        "the internal statistics (both views) take one baseline fewer (the baselines score no external set)",
     ),
     "training.feature_extraction.equal_budget": Rebuild(
         True,
@@ -286,6 +298,7 @@ REBUILDS = {
     "strategies": Rebuild(
         ["feature_extraction"],
         {"stats", f"stats_external {EXTERNAL_SET}"}
+        | COUNTERFACTUAL_STATS
         | jobs("model_card", one_strategy("feature_extraction"))
         | REPORT,
         "fewer targets: the statistics, the remaining cards and the report drop the others",

@@ -48,11 +48,13 @@ def test_default_config_plans_the_study(tmp_path):
         "audit": 1,
         "fetch_weights": 3,  # one ImageNet weights file per model, downloaded before training
         "split_dataset": 1,
+        "intensity_reference": 1,  # the counterfactual view's reference histogram, from training images
         "baseline": 2,  # the shortcut baselines: file metadata, intensity histogram
         "train": 6,
         "evaluate": 6,
         "gradcam": 6,
         "stats": 1,
+        "stats_counterfactual": 1,
         "report": 1,
         "model_card": 6,
         "all": 1,
@@ -74,6 +76,7 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
         "audit": 1,
         "fetch_weights": 1,
         "split_dataset": 1,
+        "intensity_reference": 1,  # evaluation scores the counterfactual view too
         "train": 2,
         "evaluate": 1,
     }
@@ -129,6 +132,8 @@ def test_every_output_exists_and_is_consistent(tiny_run):
     train_log = (tiny_run / f"logs/train/{MODELS[0]}_fine_tuning_seed42.log").read_text()
     assert "val_accuracy" in train_log  # Keras' once-per-epoch line
 
+    assert_counterfactual_view(tiny_run, summary)
+
     html = (tiny_run / "results/report.html").read_text()
     assert '<img src="data:image/png;base64,' in html
     assert 'id="audit"' in html and "test acc (dedup)" in html
@@ -137,6 +142,41 @@ def test_every_output_exists_and_is_consistent(tiny_run):
         for strategy in ("feature_extraction", "fine_tuning"):
             anchor = Target(model, strategy, 42).job_name  # each target's section, linked from the contents
             assert f'id="{anchor}"' in html and f'href="#{anchor}"' in html
+
+
+def assert_counterfactual_view(tiny_run, summary):
+    """Every run scored on the counterfactual view (mribench.intensity) of the internal test set, every
+    target on that of the external set, the statistics of both views, and the report's section."""
+    reference = read_json(tiny_run / "results/data/intensity_reference.json")
+    split = pd.read_csv(tiny_run / "results/data/split.csv")
+    assert reference["n_images"] == (split.split == "train").sum() and len(reference["reference"]) == 256
+    (external_set,) = merged_config(*TINY_RUN_PROFILES)["external_test_sets"]
+    runs = tiny_run / "results/runs"
+    for run in [runs / target / "seed42" for target in TARGETS] + list(runs.glob("baseline_*/seed42")):
+        views = [run] + ([run / "external" / external_set] if "baseline_" not in run.parent.name else [])
+        for view in views:
+            original = pd.read_csv(view / "predictions.csv")
+            matched = pd.read_csv(view / "counterfactual/predictions.csv")
+            assert matched.file.tolist() == original.file.tolist(), view
+    stats = read_json(tiny_run / "results/stats/counterfactual/stats.json")
+    assert len(stats["targets"]) == len(TARGETS) + 2
+    histogram = next(row for row in stats["targets"] if row["target"] == "baseline_intensity_histogram")
+    # every matched test image has the same histogram, so the forest answers one class for all
+    assert histogram["counterfactual"]["accuracy"] <= stats["chance"] + 1e-9
+    metadata = next(row for row in stats["targets"] if row["target"] == "baseline_file_metadata")
+    assert metadata["accuracy_drop"] == 0  # it reads no pixels
+    assert len(
+        read_json(tiny_run / f"results/stats/external/{external_set}/counterfactual/stats.json")["targets"]
+    ) == len(TARGETS)
+    np.testing.assert_allclose(
+        summary.counterfactual_accuracy_drop, summary.test_accuracy - summary.counterfactual_accuracy
+    )
+    assert summary[f"external_{external_set}_counterfactual_accuracy"].notna().sum() == len(TARGETS)
+    html = (tiny_run / "results/report.html").read_text()
+    assert 'id="intensity-shortcut"' in html and 'href="#intensity-shortcut"' in html
+    assert html.count("on the counterfactual view (") == 2 * 2  # per strategy, internal and external set
+    card = (runs / TARGETS[0] / "seed42/MODEL_CARD.md").read_text()
+    assert "### Without the intensity shortcut" in card and "`preprocessing.intensity: none`" in card
 
 
 @pytest.mark.backends

@@ -39,6 +39,8 @@ BASELINES = {
     "intensity_histogram": "grey-level histogram only, of the image as the models receive it, "
     "no spatial information",
 }
+# The baseline the counterfactual view must bring to chance (mribench.counterfactual).
+HISTOGRAM_BASELINE = "intensity_histogram"
 CATEGORICAL = ["format", "mode"]
 HISTOGRAM_BINS = 32  # of 8 grey levels each
 TREES = 300
@@ -75,11 +77,12 @@ def intensity_histogram(pixels, bins=HISTOGRAM_BINS):
     return counts / pixels.size
 
 
-def histogram_features(dataset_dir, paths, image_size, threads):
-    """The grey-level histogram of every image as the models receive it, one row per path."""
+def histogram_features(dataset_dir, paths, image_size, threads, reference=None):
+    """The grey-level histogram of every image as the models receive it, one row per path; with a
+    `reference` histogram, of the image matched to it (mribench.intensity)."""
 
     def histogram(path):
-        return intensity_histogram(images.load_image(Path(dataset_dir, path), image_size))
+        return intensity_histogram(images.load_image(Path(dataset_dir, path), image_size, reference))
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         rows = list(pool.map(histogram, paths))
@@ -91,7 +94,7 @@ def histogram_features(dataset_dir, paths, image_size, threads):
 def make_classifier(kind, seed, threads):
     """A seeded random forest; format and colour mode are one-hot encoded (unknown ones: all zero)."""
     forest = RandomForestClassifier(n_estimators=TREES, random_state=seed, n_jobs=threads)
-    if kind == "intensity_histogram":
+    if kind == HISTOGRAM_BASELINE:
         return forest
     categories = ColumnTransformer(
         [("category", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL)],
@@ -114,30 +117,39 @@ def train_baseline(
     audit_csv=None,
     dataset_dir=None,
     image_size=None,
+    counterfactual=None,
+    intensity="none",
 ):
     """Fit baseline `kind` on the train split and write its test results like a CNN target's.
 
     file_metadata needs `audit_csv`; intensity_histogram needs `dataset_dir` and `image_size`.
+    `counterfactual` (a CounterfactualView) also scores the test images with their histograms
+    matched to its reference; `intensity` "matched" (config preprocessing.intensity) matches every
+    image, training ones included, as the targets' training then does.
     """
     if kind not in BASELINES:
         raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(BASELINES)}")
     started = time.perf_counter()
     parts = {part: split.read_split(split_csv, part) for part in ("train", "val", "test")}
-    if kind == "file_metadata":
-        audit = pd.read_csv(audit_csv)
-        features = {part: metadata_features(rows, audit) for part, rows in parts.items()}
-    else:
-        features = {
-            part: histogram_features(dataset_dir, rows.path, image_size, threads)
-            for part, rows in parts.items()
-        }
+    if intensity == "matched" and counterfactual is None:
+        raise ValueError("intensity matched needs the reference histogram: give the counterfactual view")
+    matched_to = counterfactual.reference if intensity == "matched" else None
+    features = baseline_features(kind, parts, audit_csv, dataset_dir, image_size, threads, matched_to)
     labels = {part: rows.label.map(classes.index).to_numpy() for part, rows in parts.items()}
     classifier = make_classifier(kind, seed, threads).fit(features["train"], labels["train"])
-    probabilities = np.zeros((len(parts["test"]), len(classes)))
-    probabilities[:, classifier.classes_] = classifier.predict_proba(features["test"])
+    probabilities = class_probabilities(classifier, features["test"], len(classes))
     seconds = time.perf_counter() - started
 
     metrics = write_test_results(parts["test"], probabilities, classes, out_metrics, out_predictions)
+    if counterfactual is not None:
+        # the metadata baseline reads no pixels: the counterfactual view changes none of its features
+        matched = features["test"] if kind == "file_metadata" else histogram_features(
+            dataset_dir, parts["test"].path, image_size, threads, counterfactual.reference
+        )  # fmt: skip
+        write_test_results(
+            parts["test"], class_probabilities(classifier, matched, len(classes)), classes,
+            counterfactual.metrics, counterfactual.predictions,
+        )  # fmt: skip
     plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
     accuracy = {part: float(classifier.score(features[part], labels[part])) for part in ("train", "val")}
     record = {
@@ -146,6 +158,7 @@ def train_baseline(
         "seed": seed,
         "classes": list(classes),
         "image_size": image_size,
+        "intensity": intensity,
         "images": {part: len(rows) for part, rows in parts.items()},
         "workflow": BASELINES[kind],
         "classifier": f"scikit-learn RandomForestClassifier, {TREES} trees, random_state {seed}",
@@ -168,6 +181,25 @@ def train_baseline(
         "hardware": provenance.hardware(),
     }
     Path(out_train).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def baseline_features(kind, parts, audit_csv, dataset_dir, image_size, threads, reference=None):
+    """The features of every part of the split: the audit's file records, or the images' histograms
+    (matched to `reference` where given)."""
+    if kind == "file_metadata":
+        audit = pd.read_csv(audit_csv)
+        return {part: metadata_features(rows, audit) for part, rows in parts.items()}
+    return {
+        part: histogram_features(dataset_dir, rows.path, image_size, threads, reference)
+        for part, rows in parts.items()
+    }
+
+
+def class_probabilities(classifier, features, n_classes):
+    """The forest's probabilities over every class, zero for a class the train split lacked."""
+    probabilities = np.zeros((len(features), n_classes))
+    probabilities[:, classifier.classes_] = classifier.predict_proba(features)
+    return probabilities
 
 
 def top_features(classifier, n=TOP_FEATURES):

@@ -195,6 +195,7 @@ def training_job_settings(config, target, as_start=False):
         "classes": config["dataset"]["classes"],
         "image_size": config["image_size"],
         "augmentation": config["augmentation"],
+        "preprocessing": config["preprocessing"],
         "training": training | {strategy.name: strategy.stage_settings(config["training"], as_start)},
         "model": model,
     }
@@ -202,8 +203,9 @@ def training_job_settings(config, target, as_start=False):
 
 def baseline_job_settings(config, kind):
     """Exactly what a baseline job of `kind` reads: the classes, and the image size the histogram is
-    taken at."""
+    taken at and whether the images are matched (preprocessing.intensity)."""
     settings = {"classes": config["dataset"]["classes"]}
     if kind == "intensity_histogram":
         settings["image_size"] = config["image_size"]
+        settings["intensity"] = config["preprocessing"]["intensity"]
     return settings

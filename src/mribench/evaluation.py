@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, log_loss
 
 from mribench import backend, images, plots, split
+from mribench.intensity import matched_copy, model_reference
 
 
 def evaluate_target(
@@ -27,23 +28,32 @@ def evaluate_target(
     out_predictions,
     out_confusion,
     out_curves,
+    counterfactual=None,
 ):
     """Test-set metrics, predictions and figures of `target`'s model (refused unless it is that target's).
 
     Every metric is computed twice: on the whole test set (`test`) and on `test_dedup`, the test images
-    without an exact or pixel twin in Training, which no model can have memorised.
+    without an exact or pixel twin in Training, which no model can have memorised. `counterfactual`
+    (intensity.CounterfactualView): the same on the test images with their histograms matched to its
+    reference, from the pixels decoded once.
     """
     from mribench.model import load_checked_model  # here: the baselines use this module without Keras
 
     model, metadata = load_checked_model(model_path, target, classes)
     image_size = metadata["image_size"]
     test = split.read_split(split_csv, "test")
-    pixels = images.load_images(dataset_dir, test.path, image_size, threads)
+    pixels = images.load_images(
+        dataset_dir, test.path, image_size, threads, reference=model_reference(metadata)
+    )
     probabilities = predict(model, pixels, batch_size)
 
-    metrics = write_test_results(
-        test, probabilities, classes, out_metrics, out_predictions, {"backend": backend.version()}
-    )
+    made_by = {"backend": backend.version()}
+    metrics = write_test_results(test, probabilities, classes, out_metrics, out_predictions, made_by)
+    if counterfactual is not None:
+        matched = predict(model, matched_copy(pixels, counterfactual.reference, threads), batch_size)
+        write_test_results(
+            test, matched, classes, counterfactual.metrics, counterfactual.predictions, made_by
+        )
     plots.confusion_figure(np.array(metrics["test"]["confusion_matrix"]), classes, out_confusion)
     plots.curves_figure(pd.read_csv(history_csv), out_curves)
 
@@ -103,21 +113,29 @@ def test_metrics(y_true, probabilities, classes):
 
 def evaluate_external(
     target, model_path, audit_csv, dataset_dir, classes, set_classes, batch_size, threads, out_metrics,
-    out_predictions, out_probabilities=None,
+    out_predictions, out_probabilities=None, counterfactual=None,
 ):  # fmt: skip
     """Metrics and predictions of `target`'s model on an external test set (see write_external_results);
-    `out_probabilities`: also its probabilities over every class (a fold model's, for the fold ensemble)."""
+    `out_probabilities`: also its probabilities over every class (a fold model's, for the fold ensemble);
+    and on the set's counterfactual view when `counterfactual` (intensity.CounterfactualView) is given."""
     from mribench.model import load_checked_model  # here: the baselines use this module without Keras
 
     model, metadata = load_checked_model(model_path, target, classes)
     rows = read_external_set(audit_csv)
-    pixels = images.load_images(dataset_dir, rows.path, metadata["image_size"], threads)
+    pixels = images.load_images(
+        dataset_dir, rows.path, metadata["image_size"], threads, reference=model_reference(metadata)
+    )
     probabilities = predict(model, pixels, batch_size)
     write_external_results(rows, probabilities, classes, set_classes, out_metrics, out_predictions)
     if out_probabilities:
         table = pd.DataFrame(probabilities, columns=[f"p_{name}" for name in classes])
         table.insert(0, "file", rows.path)
         table.to_csv(out_probabilities, index=False, float_format="%.6f")
+    if counterfactual is not None:
+        matched = predict(model, matched_copy(pixels, counterfactual.reference, threads), batch_size)
+        write_external_results(
+            rows, matched, classes, set_classes, counterfactual.metrics, counterfactual.predictions
+        )
 
 
 def read_external_set(audit_csv):

@@ -17,6 +17,7 @@ import numpy as np
 
 from mribench import backend, images, provenance, split
 from mribench.evaluation import test_metrics
+from mribench.intensity import model_reference
 from mribench.model import load_checked_model
 from mribench.training import library_versions
 
@@ -60,7 +61,9 @@ def export_target(
     model, metadata = load_checked_model(model_path, target)
     classes = metadata["classes"]
     test = split.read_split(split_csv, "test")
-    pixels = images.load_images(dataset_dir, test.path, metadata["image_size"], threads).astype("float32")
+    pixels = images.load_images(
+        dataset_dir, test.path, metadata["image_size"], threads, reference=model_reference(metadata)
+    ).astype("float32")
     y_true = test.label.map(classes.index).to_numpy()
     keras_probabilities = model.predict(pixels, batch_size=32, verbose=0)
     results = [

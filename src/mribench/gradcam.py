@@ -16,6 +16,7 @@ import pandas as pd
 from keras import ops
 
 from mribench import backend, images, plots, registry
+from mribench.intensity import model_reference
 from mribench.model import load_checked_model
 
 
@@ -94,14 +95,15 @@ def write_gradcam(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    pixels = images.load_images(dataset_dir, chosen.file, metadata["image_size"])
+    reference = model_reference(metadata)  # the images as the model saw them
+    pixels = images.load_images(dataset_dir, chosen.file, metadata["image_size"], reference=reference)
     predicted = chosen.predicted.map(classes.index).to_numpy()
     maps = heatmaps(model, target.model, pixels.astype("float32"), predicted)
     grid = {}  # (row, column) -> panel; row = true class, columns: correct ones, then wrong ones
     for i, (row, heatmap) in enumerate(zip(chosen.itertuples(), maps, strict=True)):
         same_kind = chosen.iloc[:i]
         column = ((same_kind.true == row.true) & (same_kind.correct == row.correct)).sum()
-        shown = images.load_image(Path(dataset_dir) / row.file, display_size)
+        shown = images.load_image(Path(dataset_dir) / row.file, display_size, reference)
         title = f"{row.true} → {row.predicted}\np = {getattr(row, f'p_{row.predicted}'):.2f}"
         grid[classes.index(row.true), column + (0 if row.correct else per_class)] = (
             shown,

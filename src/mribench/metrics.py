@@ -108,6 +108,17 @@ def test_accuracy(run):
     return run.metrics["test"]["accuracy"]
 
 
+def counterfactual_accuracy(run):
+    """Accuracy on the counterfactual view of the test set: every image's grey-level histogram matched
+    to the training images' reference (mribench.intensity); NaN for a run without it."""
+    return run.counterfactual["test"]["accuracy"] if run.counterfactual else math.nan
+
+
+def counterfactual_accuracy_drop(run):
+    """Test accuracy minus the counterfactual view's: the share of it that rode on the grey-level shortcut."""
+    return test_accuracy(run) - counterfactual_accuracy(run)
+
+
 def model_bytes(run):
     return run.train.get("model_bytes", math.nan)
 
@@ -169,6 +180,9 @@ METRICS = [
         card="loss",
         part="test_dedup",
     ),
+    # the counterfactual view (mribench.intensity): the report's and the card's own sections show them
+    Metric("counterfactual_accuracy", counterfactual_accuracy),
+    Metric("counterfactual_accuracy_drop", counterfactual_accuracy_drop),
     Metric("macro_auc", None, "macro AUC", format="{:.3f}", summary=False),
     Metric("ece", None, "ECE", format="{:.3f}", summary=False),
     Metric("n_test", lambda run: run.metrics["test"]["n_images"]),
@@ -242,11 +256,18 @@ def external_accuracy_drop(run, set_name):
     return test_accuracy(run) - external_accuracy(run, set_name)
 
 
+def external_counterfactual_accuracy(run, set_name):
+    """Accuracy on the counterfactual view of an external set; NaN for a shortcut baseline."""
+    part = run.external_counterfactual.get(set_name)
+    return math.nan if part is None else part["external"]["accuracy"]
+
+
 EXTERNAL_METRICS = [
     ExternalMetric("accuracy", external_accuracy),
     ExternalMetric("macro_f1", external_figure(macro_f1)),
     ExternalMetric("n_images", external_figure(lambda part: part["n_images"]), integer=True),
     ExternalMetric("accuracy_drop", external_accuracy_drop),
+    ExternalMetric("counterfactual_accuracy", external_counterfactual_accuracy),
 ]
 
 

@@ -8,9 +8,11 @@ import jinja2
 import pandas as pd
 
 from mribench import NOTICE, registry
+from mribench.baselines import HISTOGRAM_BASELINE
 from mribench.metrics import METRICS, formatted, on_card
 from mribench.records import load_record, strategy_label
 from mribench.strategies import get_strategy
+from mribench.targets import BASELINE_MODEL
 
 
 def write_model_card(
@@ -26,13 +28,23 @@ def write_model_card(
     audit_json=None,
     external=(),
     selection_json=None,
+    counterfactual=None,
 ):
     """Render the card; the exports, the statistics' confidence intervals, the data audit and a tuned
     target's grid (`selection_json`, whose chosen point's train.json is `train_json`) when given.
 
-    `external` lists (name, metrics.json, stats.json, audit.json) of each external test set; every metric
-    of mribench.metrics with a card label is read from this run's records."""
-    run = load_record(train_json, metrics_json, {name: path for name, path, *_ in external}, selection_json)
+    `external` lists (name, metrics.json, stats.json, audit.json) of each external test set;
+    `counterfactual` is (metrics.json, stats.json) of the counterfactual view of the test set
+    (mribench.intensity); every metric of mribench.metrics with a card label is read from this run's
+    records."""
+    metrics_of_view, stats_of_view = counterfactual or (None, None)
+    run = load_record(
+        train_json,
+        metrics_json,
+        {name: path for name, path, *_ in external},
+        selection_json=selection_json,
+        counterfactual_json=metrics_of_view,
+    )
     train = run.train
     split = pd.read_csv(split_csv)
     counts = pd.crosstab(split.label, split.split).reindex(
@@ -65,6 +77,7 @@ def write_model_card(
         confidence_intervals=confidence_intervals(stats_json, run) if stats_json else {},
         audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
         external=[external_result(name, stats, audit, run) for name, _, stats, audit in external],
+        counterfactual=counterfactual_result(stats_of_view, run) if stats_of_view else None,
     )
     Path(out_md).write_text(card)
 
@@ -94,3 +107,14 @@ def external_result(name, stats_json, audit_json, run):
         "twins": {folder: kinds["any"]["total"] for folder, kinds in audit["overlap"].items()},
         "overlaps": audit["overlaps"],
     }
+
+
+def counterfactual_result(stats_json, run):
+    """What the card says about the intensity shortcut: this run's two views, and the histogram baseline's."""
+    rows = json.loads(Path(stats_json).read_text())["targets"]
+    own = target_statistics(stats_json, run)
+    histogram = [
+        row for row in rows if row["model"] == BASELINE_MODEL and row["strategy"] == HISTOGRAM_BASELINE
+        and row["seed"] == run.seed
+    ]  # fmt: skip
+    return {"run": own, "histogram": histogram[0] if histogram else None}

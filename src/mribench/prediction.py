@@ -10,6 +10,7 @@ from PIL import Image
 
 from mribench import images
 from mribench.decoding import UnusableImage, decode
+from mribench.intensity import model_reference
 from mribench.model import ModelMetadataError
 from mribench.sources import walk_images
 
@@ -101,13 +102,14 @@ def predict_files(model, metadata, files, batch_size=32, gradcam_dir=None, progr
     `progress`, if given, is called with the number of files handled after each batch.
     """
     classes, size = metadata["classes"], metadata["image_size"]
+    reference = model_reference(metadata)  # preprocessing.intensity matched: as in training
     results = Results(classes=list(classes))
     overlay_names = OverlayNames(gradcam_dir) if gradcam_dir else None
     for start in range(0, len(files), batch_size):
         batch, pixels = [], []
         for path, argument in files[start : start + batch_size]:
             try:
-                pixels.append(images.load_image(path, size))
+                pixels.append(images.load_image(path, size, reference))
                 batch.append((path, argument))
             except (OSError, UnusableImage) as error:
                 results.skipped.append(Skipped(str(path), f"{type(error).__name__}: {error}"))

@@ -18,7 +18,9 @@ class RunRecord:
 
     `external` maps each external test set's name to the run's metrics.json on it; empty for the
     shortcut baselines, which score the internal test set only. `selection`: a target with a tuning
-    grid's selection.json (mribench.tuning), whose chosen point's train.json is `train`; else None."""
+    grid's selection.json (mribench.tuning), whose chosen point's train.json is `train`; else None.
+    `counterfactual` is the run's metrics.json on the counterfactual view of the internal test set
+    (mribench.intensity) and `external_counterfactual` its metrics.json on that view of each external set."""
 
     run_dir: Path
     train: dict
@@ -33,6 +35,9 @@ class RunRecord:
             return {}
         (chosen,) = [point for point in self.selection["points"] if point["id"] == self.selection["pick"]]
         return chosen["values"]
+
+    counterfactual: dict = field(default_factory=dict)
+    external_counterfactual: dict = field(default_factory=dict)
 
     @property
     def model(self):
@@ -55,16 +60,18 @@ class RunRecord:
         return self.model == BASELINE_MODEL
 
 
-def load_record(train_json, metrics_json, external_jsons=None, selection_json=None):
+def load_record(train_json, metrics_json, external_jsons=None, selection_json=None, counterfactual_json=None):
     """The record of the run whose train.json and metrics.json are given (train.json: the chosen point's,
     for a target with a tuning grid, whose `selection_json` is given); `external_jsons` maps an
-    external test set's name to the run's metrics.json on it."""
+    external test set's name to the run's metrics.json on it; `counterfactual_json` is its metrics.json
+    on the counterfactual view of the internal test set."""
     return RunRecord(
         run_dir=Path(metrics_json).parent,
         train=read_json(train_json),
         metrics=read_json(metrics_json),
         external={name: read_json(path) for name, path in (external_jsons or {}).items()},
         selection=read_json(selection_json) if selection_json else None,
+        counterfactual=read_json(counterfactual_json) if counterfactual_json else {},
     )
 
 
@@ -82,6 +89,10 @@ def read_run(run_dir, external_names=(), selection_json=None):
         metrics=read_json(run_dir / "metrics.json"),
         external={name: read_json(run_dir / "external" / name / "metrics.json") for name in names},
         selection=selection,
+        counterfactual=read_json(run_dir / "counterfactual" / "metrics.json"),
+        external_counterfactual={
+            name: read_json(run_dir / "external" / name / "counterfactual" / "metrics.json") for name in names
+        },
     )
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import yaml
 
 import mribench
-from mribench import metrics, plots, provenance
+from mribench import counterfactual, metrics, plots, provenance
 from mribench.decoding import decode
 from mribench.records import collect_runs, strategy_label, target_label, target_labels
 from mribench.strategies import epoch_budget, get_strategy
@@ -111,13 +111,16 @@ def write_report(
     external_sets=None,
     cross_validation_json=None,
     selection_jsons=(),
+    counterfactual_stats=None,
 ):
     """summary.csv and report.html; `run_dirs` holds the targets' and the shortcut baselines' run folders.
     `audit_json` is the data audit's summary and `audit_csv` its per-file table, shown when given;
     `export_jsons` are the targets' export.json files, when config export.enabled; `external_sets`
-    maps each external test set's name to its classes, audit.json and stats.json; `selection_jsons`
-    are the selection.json files of the targets with a tuning grid; `cross_validation_json` the fold
-    statistics (stats.write_fold_statistics), with cross_validation on."""
+    maps each external test set's name to its classes, audit.json and stats.json (and the counterfactual
+    view's, `counterfactual_stats`, as `counterfactual_stats` is the internal test set's: the section
+    "Without the intensity shortcut", mribench.counterfactual); `selection_jsons` are the selection.json
+    files of the targets with a tuning grid; `cross_validation_json` the fold statistics
+    (stats.write_fold_statistics), with cross_validation on."""
     external_sets = external_sets or {}
     runs = collect_runs(run_dirs, list(external_sets), selection_jsons)
     summary = summarise(runs, list(external_sets))
@@ -183,6 +186,7 @@ def write_report(
         cross_validation=cross_validation_section(
             folds, statistics, runs, config["cross_validation"], list(external_sets)
         ),
+        counterfactual=counterfactual_sections(counterfactual_stats, external_sets, runs),
         config_yaml=yaml.safe_dump(config, sort_keys=False),
         provenance={
             "mribench": mribench.__version__,
@@ -324,6 +328,18 @@ def external_sections(runs, external_sets):
             }
         )
     return sections
+
+
+def counterfactual_sections(stats_json, external_sets, runs):
+    """The views of the internal test set and of every external set, when the counterfactual statistics
+    are given."""
+    if stats_json is None:
+        return []
+    stats_jsons = {"Internal test set": stats_json} | {
+        f"External test set {name}": test_set["counterfactual_stats"]
+        for name, test_set in external_sets.items()
+    }
+    return counterfactual.report_sections(stats_jsons, target_labels(runs))
 
 
 def render(template_name, **context):

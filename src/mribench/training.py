@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 import mribench
-from mribench import backend, batch_norm, images, pipeline, progress, provenance, registry, split
+from mribench import backend, batch_norm, images, intensity, pipeline, progress, provenance, registry, split
 from mribench.model import (
     build_model,
     calibrate_batch_norm,
@@ -39,7 +39,9 @@ class StartRun:
 class TrainingJob:
     """Everything one training job reads: which target, its settings (config.training_job_settings),
     the split and images, and where its strategy starts from: the base's weights file (None: random
-    initialisation; never "imagenet", so training never downloads) or the run it continues."""
+    initialisation; never "imagenet", so training never downloads) or the run it continues.
+    `intensity_reference`: the intensity_reference.json every image is matched to, with
+    preprocessing.intensity matched (None: the images as decoded)."""
 
     target: Target
     settings: dict
@@ -47,6 +49,14 @@ class TrainingJob:
     dataset_dir: str
     weights: str = None
     start: StartRun = None
+    intensity_reference: str = None
+
+    @property
+    def reference(self):
+        """The reference histogram the images are matched to, or None."""
+        return (
+            None if self.intensity_reference is None else intensity.read_reference(self.intensity_reference)
+        )
 
     @property
     def strategy(self):
@@ -217,6 +227,8 @@ def model_metadata(job):
         "input": "RGB, float32 in 0-255, image_size x image_size",
         "preprocessing": registry.preprocessing(job.target.model),
         "backend": backend.version(),
+        # every reader of images for this model (evaluation, Grad-CAM, export, predict) matches them too
+        "intensity_reference": None if job.reference is None else job.reference.tolist(),
     }
 
 
@@ -253,6 +265,7 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         **target.as_metadata(),
         "classes": job.settings["classes"],
         "image_size": job.settings["image_size"],
+        "intensity": job.settings["preprocessing"]["intensity"],
         "weights": job.settings["model"]["weights"],
         "images": {part: len(labels) for part, (_, labels) in data.items()},
         # the split.csv it trained and validated on: the single split's, or its fold's
@@ -305,11 +318,11 @@ def augmentation_place(training, gpus):
 
 def load_split(job, threads, cache_dir):
     """Decoded train and validation images (each decoded once) and their class indices."""
-    data, classes = {}, job.settings["classes"]
+    data, classes, reference = {}, job.settings["classes"], job.reference
     for part in ("train", "val"):
         rows = split.read_split(job.split_csv, part)
         pixels = images.load_images(
-            job.dataset_dir, rows.path, job.settings["image_size"], threads, cache_dir=cache_dir
+            job.dataset_dir, rows.path, job.settings["image_size"], threads, cache_dir, reference
         )
         data[part] = pixels, rows.label.map(classes.index).to_numpy()
     return data
