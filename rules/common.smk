@@ -2,6 +2,7 @@ from pathlib import Path
 
 from mribench import folds, registry, strategies, targets, tuning
 from mribench.config import baseline_job_settings, training_job_settings, validate_config
+from mribench.tracking import FOLD_SCORES
 from mribench.targets import (
     BASELINE_RUN_DIR,
     ENSEMBLE_DIR,
@@ -426,6 +427,37 @@ def tracked_points():
         }
         for target in every_target()
         for point in tuning_points(target)
+    }
+
+
+def tracked_folds():
+    """Each cross-validation fold's run folder -> its MLflow run, as tracked_targets, with its fold's name."""
+    return {
+        target.run_dir: {
+            "name": target.name,
+            "seed": target.seed,
+            "fold": target.fold.name,
+            "tags": {
+                "model": target.model,
+                "strategy": target.strategy,
+                "seed": str(target.seed),
+                "backend": config["training"]["backend"],
+                "fold": target.fold.name,
+            },
+            "params": training_job_settings(config, target),
+        }
+        for target in fold_targets()
+    }
+
+
+def tracked_fold_files(wildcards):
+    """What a fold's MLflow run holds: train.json of its chosen run (history.csv beside it), its scores on
+    its held-out fold and on the official Testing folder."""
+    return {
+        "fold_train": [f"{chosen_run(target)}/train.json" for target in fold_targets()],
+        "fold_metrics": [
+            f"{target.run_dir}/{scores}" for target in fold_targets() for scores in FOLD_SCORES.values()
+        ],
     }
 
 

@@ -4,6 +4,7 @@ rule track:
     input:
         # each target's chosen run's: its own, or its chosen tuning point's (history.csv beside it)
         unpack(chosen_train_jsons),
+        unpack(tracked_fold_files),
         runs=expand(
             "{run}/{file}",
             run=run_dirs(),
@@ -34,6 +35,7 @@ rule track:
         targets=tracked_targets(),
         points=tracked_points(),
         baselines=tracked_baselines(),
+        folds=tracked_folds(),
         workflow_dir=workflow.basedir,
     script:
         "../scripts/track.py"

@@ -17,9 +17,14 @@ try:
         out_json=snakemake.output[0],
         trained_dirs={
             run: train.removesuffix("/train.json")
-            for run, train in zip(snakemake.params.targets, snakemake.input.train, strict=True)
+            for runs, trains in [
+                (snakemake.params.targets, snakemake.input.train),
+                (snakemake.params.folds, snakemake.input.fold_train),
+            ]
+            for run, train in zip(runs, trains, strict=True)
         },
         points=snakemake.params.points,
+        folds=snakemake.params.folds,
         selection_jsons=snakemake.input.selections,
     )
 except TrackingError as error:

@@ -101,3 +101,35 @@ def test_changing_folds_or_repeats_reruns_only_fold_jobs(cv_run, tmp_path):
         "cross_validation_folds": 1, "train_fold_point": 2 * n_points, "baseline_fold": 4, "fold_ensemble": 1,
         "fold_ensemble_external": 1, "fold_stats": 1,
     }  # fmt: skip
+
+
+def test_every_fold_is_an_mlflow_run_with_its_scores(cv_run, tmp_path):
+    """Tracking the finished run (only the track job runs) logs one MLflow run per fold under the study,
+    tagged with its fold, with its chosen run's curves and its held-out and Testing scores."""
+    from mlflow import MlflowClient
+
+    tracking = write_yaml(tmp_path / "tracking.yaml", {"tracking": {"mlflow": {"enabled": True}}})
+    assert planned_jobs(run_snakemake(cv_run, "-n", configfiles=(TINY, OVERLAY, tracking))) == {
+        "track": 1,
+        "all": 1,
+    }
+    run_snakemake(cv_run, configfiles=(TINY, OVERLAY, tracking))
+    client = MlflowClient(f"sqlite:///{cv_run / 'results/mlflow/mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("mribench").experiment_id])
+    (study,) = [run for run in runs if run.data.tags["mribench.kind"] == "study"]
+    folds = [run for run in runs if run.data.tags["mribench.kind"] == "fold"]
+    assert sorted(run.data.tags["fold"] for run in folds) == FOLDS
+    for run in folds:
+        assert run.data.tags["mlflow.parentRunId"] == study.info.run_id
+        assert run.info.run_name == f"{MODEL}_{STRATEGY}/seed{SEED}/{run.data.tags['fold']}"
+        fold_dir = cv_run / RUN / "folds" / run.data.tags["fold"]
+        for prefix, scores in (("heldout", "metrics.json"), ("testing", "testing/metrics.json")):
+            test = read_json(fold_dir / scores)["test"]
+            assert run.data.metrics[f"{prefix}_accuracy"] == pytest.approx(test["accuracy"])
+            assert run.data.metrics[f"{prefix}_loss"] == pytest.approx(test["loss"])
+        assert "val_accuracy" in run.data.metrics  # the chosen point's per-epoch history
+        assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} == {
+            "train.json",
+            "history.csv",
+            "metrics.json",
+        }

@@ -1,5 +1,6 @@
 """Log a finished study to MLflow, where researchers compare runs across studies: one MLflow run per
-target and per shortcut baseline, under a parent run of the whole workflow that holds the report.
+target, tuning point, cross-validation fold and shortcut baseline, under a parent run of the whole
+workflow that holds the report.
 
 It runs as a job of its own after the results exist (rule track), so a tracking server that is down
 fails that job only, and logging again needs no retraining.
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 import pandas as pd
 
 from mribench import provenance
+from mribench.metrics import macro_f1
 
 # A tracking server that does not answer fails the job within about a minute, not after MLflow's
 # default of seven retries with growing waits (set the variables to change it).
@@ -22,6 +24,9 @@ TARGET_ARTIFACTS = ["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.jso
 TRAINING_ARTIFACTS = ["train.json", "history.csv"]
 BASELINE_ARTIFACTS = ["train.json", "metrics.json"]
 STUDY_ARTIFACTS = ["report.html", "summary.csv", "stats.json"]
+# A fold's scores in its run folder: on its held-out fold (rule evaluate_fold) and on the official
+# Testing folder (rule evaluate_fold_testing), logged as <name>_accuracy, <name>_macro_f1, <name>_loss.
+FOLD_SCORES = {"heldout": "metrics.json", "testing": "testing/metrics.json"}
 
 
 class TrackingError(RuntimeError):
@@ -41,15 +46,17 @@ def track_study(
     trained_dirs=None,
     points=None,
     selection_jsons=(),
+    folds=None,
 ):
-    """Log the study's parent run and one run per target, tuning point and baseline; write out_json with
-    their ids.
+    """Log the study's parent run and one run per target, tuning point, fold and baseline; write out_json
+    with their ids.
 
     `targets` and `baselines` map each run folder to what it was run as: {"name", "seed",
     "tags", "params"}; `study` is the config as run (the parent run's params); `trained_dirs` maps a
     tuned target's run folder to its chosen point's, whose history and train.json are the target's;
     `points` maps each tuning point's run folder to its run (as `targets`, with its "point" id), tagged
-    chosen or not from the targets' `selection_jsons`.
+    chosen or not from the targets' `selection_jsons`; `folds` maps each cross-validation fold's run
+    folder to its run (as `targets`, with its "fold" name), whose chosen run is in `trained_dirs` too.
     """
     trained_dirs = trained_dirs or {}
     uri, experiment_name = mlflow_settings["uri"], mlflow_settings["experiment"]
@@ -90,6 +97,10 @@ def track_study(
         chosen = picks[Path(run_dir).parent.parent] == run["point"]
         tags = run["tags"] | {"mribench.kind": "tuning point", "mribench.chosen": str(chosen).lower()}
         run_ids[run_dir] = log_point(client, experiment_id, common_tags | tags, parent_id, Path(run_dir), run)
+    for run_dir, run in (folds or {}).items():
+        tags = common_tags | run["tags"] | {"mribench.kind": "fold"}
+        trained = Path(trained_dirs[run_dir])
+        run_ids[run_dir] = log_fold(client, experiment_id, tags, parent_id, Path(run_dir), run, trained)
     client.set_terminated(parent_id)
     record = {
         "uri": uri,
@@ -155,6 +166,29 @@ def log_point(client, experiment_id, tags, parent_id, run_dir, run):
     client.log_batch(run_id, metrics=history_metrics(run_dir / "history.csv") + validation)
     for artifact in TRAINING_ARTIFACTS:
         client.log_artifact(run_id, str(run_dir / artifact))
+    client.set_terminated(run_id)
+    return run_id
+
+
+def log_fold(client, experiment_id, tags, parent_id, run_dir, run, trained_dir):
+    """A cross-validation fold's run: its params, per-epoch history and training records (in
+    `trained_dir`, its chosen tuning point's with a grid), and its scores on its held-out fold and on the
+    Testing folder (FOLD_SCORES); the bootstrap CIs belong to the single split's runs. Returns its id."""
+    from mlflow.entities import Metric
+
+    name = f"{run['name']}/seed{run['seed']}/{run['fold']}"
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags | {"mlflow.parentRunId": parent_id})
+    run_id = run_id.info.run_id
+    log_params(client, run_id, flatten(run["params"]))
+    scores = []
+    for prefix, path in FOLD_SCORES.items():
+        test = json.loads((run_dir / path).read_text())["test"]
+        values = {"accuracy": test["accuracy"], "macro_f1": macro_f1(test), "loss": test["loss"]}
+        scores += [Metric(f"{prefix}_{key}", float(value), 0, 0) for key, value in values.items()]
+    client.log_batch(run_id, metrics=history_metrics(trained_dir / "history.csv") + scores)
+    for artifact in TRAINING_ARTIFACTS:
+        client.log_artifact(run_id, str(trained_dir / artifact))
+    client.log_artifact(run_id, str(run_dir / FOLD_SCORES["heldout"]))
     client.set_terminated(run_id)
     return run_id
 
