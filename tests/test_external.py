@@ -338,6 +338,7 @@ def test_a_set_added_later_reruns_only_its_own_jobs_and_the_summaries(tiny_run, 
         "audit_external_set": 1,
         "evaluate_external": 6,
         "stats_external": 1,
+        "stats_counterfactual_external": 1,  # the set's counterfactual view (issue 26)
         "report": 1,
         "model_card": 6,  # every card lists the target's external results
         "all": 1,
