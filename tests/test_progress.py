@@ -79,4 +79,6 @@ def test_start_up_chatter_stays_out_of_a_log_unless_verbose(tmp_path):
         text = log.read_text()
         assert "a line from native code" in text and "RuntimeError: the job failed" in text
     assert not [part for part in CHATTER if part in quiet.read_text()]
-    assert "oneDNN custom operations are on" in verbose.read_text()
+    # which lines TensorFlow prints depends on the CPU (oneDNN's notice only where it enables oneDNN,
+    # e.g. with AVX-512 VNNI; cpu_feature_guard's where the build lacks some of its instructions)
+    assert [part for part in CHATTER if part in verbose.read_text()], "the verbose log lost the chatter"
