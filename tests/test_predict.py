@@ -99,7 +99,10 @@ def test_csv_matches_the_model_and_keras(trained_model, scans):
     )
 
 
-def test_verbose_lets_the_backends_own_messages_through(trained_model, scans):
+def test_verbose_lets_the_backends_own_messages_through(trained_model, scans, monkeypatch):
+    # as a user's shell has it: TensorFlow's INFO lines on (this test process may have turned them off,
+    # and on CPUs without oneDNN's notice those lines are all TensorFlow prints at start-up)
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     model_path = trained_model / "run" / "model.keras"
     quiet = mribench_cli("predict", scans, "--model", model_path, "--backend", "tensorflow")
     verbose = mribench_cli("predict", scans, "--model", model_path, "--backend", "tensorflow", "--verbose")

@@ -173,6 +173,8 @@ def test_a_tuned_targets_record_is_its_chosen_points_and_a_stale_selection_is_no
     (picked / "train.json").write_text(json.dumps({"model": "vgg16", "stages": ["the pick's"]}))
     (run / "train.json").write_text(json.dumps({"model": "vgg16", "stages": ["the target's own"]}))
     (run / "metrics.json").write_text("{}")
+    (run / "counterfactual").mkdir()
+    (run / "counterfactual" / "metrics.json").write_text("{}")
     selection = {"pick": "learning_rate-0.003", "points": [{"id": "learning_rate-0.003", "values": {"x": 1}}]}
     (run / "selection.json").write_text(json.dumps(selection))
     [tuned] = collect_runs([run], selection_jsons=[run / "selection.json"])
