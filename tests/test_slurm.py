@@ -58,10 +58,14 @@ def site_profile(directory):
     profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
     assert profile["set-resources"]["train_point"] is profile["set-resources"]["train"]  # a YAML alias
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
-    # the test node has 2 CPUs: no job may ask for more
-    profile["set-threads"] = {
-        "train": 1, "evaluate": 1, "audit": 1, "gradcam": 1, "audit_external_set": 1, "evaluate_external": 1,
-    }  # fmt: skip
+    # the test node has 2 CPUs: no job may ask for more (a job that does stays pending, reason
+    # PartitionConfig), including the rules `use rule train/evaluate ... with:` derives (tuning points, folds)
+    one_thread = [
+        "train", "train_point", "train_fine_tuning_start", "train_fold", "train_fold_point", "evaluate",
+        "evaluate_fold", "evaluate_fold_testing", "evaluate_external", "evaluate_fold_external", "audit",
+        "audit_external_set", "gradcam",
+    ]  # fmt: skip
+    profile["set-threads"] = dict.fromkeys(one_thread, 1)
     profile["set-resources"]["evaluate_external"] = {"mem_mb": 2000, "runtime": 10}
     profile["set-resources"]["gradcam"] = {"mem_mb": 2000, "runtime": 10}
     profile |= {
