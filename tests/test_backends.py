@@ -30,6 +30,30 @@ def run_python(code, env=None, check=True):
 
 
 @pytest.mark.backends
+def test_training_a_target_again_gives_the_same_model_to_the_last_bit(trained_model, tmp_path):
+    """What makes two fresh runs of one config agree, on each backend (on TensorFlow the workflow's
+    kill-and-resume test also compares two whole runs)."""
+    import keras
+
+    from mribench.training import TrainingJob, TrainingOutputs, train_target
+
+    root = trained_model
+    settings = json.loads((root / "settings.json").read_text())
+    target = Target("vgg16", "feature_extraction", 42)
+    run = tmp_path / "run"
+    run.mkdir()
+    train_target(
+        TrainingJob(target, settings, root / "split.csv", root / "dataset"),
+        TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
+        threads=2,
+    )
+    assert (run / "history.csv").read_bytes() == (root / "run" / "history.csv").read_bytes()
+    again, first = (keras.models.load_model(path / "model.keras") for path in (run, root / "run"))
+    for a, b in zip(again.weights, first.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), a.path)
+
+
+@pytest.mark.backends
 def test_a_model_trained_on_one_backend_predicts_the_same_on_the_other(trained_model, tmp_path):
     import keras
 

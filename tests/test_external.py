@@ -24,9 +24,7 @@ from mribench.targets import Target
 
 CLASSES = list(KNOWN_CLASSES)
 SHIFTED = {"contrast_gamma": 0.7, "noise_factor": 1.8, "resolution_factor": 0.5}
-TARGETS = [
-    f"{m}_{s}" for m in ("vgg16", "resnet50v2", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")
-]
+TARGETS = [f"{m}_{s}" for m in ("vgg16", "mobilenetv2") for s in ("feature_extraction", "fine_tuning")]
 
 
 @pytest.fixture(scope="module")

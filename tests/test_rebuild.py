@@ -312,12 +312,8 @@ REBUILDS = {
         "imagenet", fetched_weights("vgg16") | retrained(one_model("vgg16")), FEATURE_EXTRACTION
     ),
     "model_settings.vgg16.unfreeze_layers": Rebuild(2, retrained(["vgg16_fine_tuning"]), FINE_TUNING_ONLY),
-    "model_settings.resnet50v2.weights": Rebuild(
-        "imagenet", fetched_weights("resnet50v2") | retrained(one_model("resnet50v2")), FEATURE_EXTRACTION
-    ),
-    "model_settings.resnet50v2.unfreeze_layers": Rebuild(
-        2, retrained(["resnet50v2_fine_tuning"]), FINE_TUNING_ONLY
-    ),
+    "model_settings.resnet50v2.weights": Rebuild("none", REPORT, NOT_IN_MODELS),
+    "model_settings.resnet50v2.unfreeze_layers": Rebuild(10, REPORT, NOT_IN_MODELS),
     "model_settings.mobilenetv2.weights": Rebuild(
         "imagenet", fetched_weights("mobilenetv2") | retrained(one_model("mobilenetv2")), FEATURE_EXTRACTION
     ),

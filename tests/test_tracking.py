@@ -10,7 +10,7 @@ from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
 from mribench.tracking import flatten, sqlite_path
 
 TRACKING_ON = {"tracking": {"mlflow": {"enabled": True}}}  # the default URI: SQLite under results/mlflow
-MODELS = ("vgg16", "resnet50v2", "mobilenetv2")
+MODELS = ("vgg16", "mobilenetv2")
 STRATEGIES = ("feature_extraction", "fine_tuning")
 RATES = ("0.001", "0.003")  # the tiny profile's feature-extraction learning rates
 
