@@ -157,6 +157,11 @@ def tuning_points(target):
     return tuning.points(config, target)
 
 
+def every_tuning_point():
+    """Every point of every target's tuning grid (none without a grid)."""
+    return [point for target in every_target() for point in tuning_points(target)]
+
+
 def chosen_run(target):
     """The run folder of `target`'s model and training records: its own, or for a target with a tuning
     grid the point its selection picked. The selection is a checkpoint, so the jobs after it depend on
@@ -391,63 +396,26 @@ def tracking_outputs():
     return ["results/mlflow/tracked.json"] if config["tracking"]["mlflow"]["enabled"] else []
 
 
-def tracked_targets():
-    """Each target's run folder -> its MLflow run: name, seed, tags and the settings its training read."""
-    return {
-        target.run_dir: {
-            "name": target.name,
-            "seed": target.seed,
-            "tags": {
-                "model": target.model,
-                "strategy": target.strategy,
-                "seed": str(target.seed),
-                "backend": config["training"]["backend"],
-            },
-            "params": training_job_settings(config, target),
-        }
-        for target in every_target()
+def tracked_run(target):
+    """The MLflow run of a target, a tuning point or a cross-validation fold: name, seed, tags and the
+    settings its training read; a point's also carries its id, a fold's its name (and tags them)."""
+    run = {"name": target.name, "seed": target.seed, "params": training_job_settings(config, target)}
+    tags = {
+        "model": target.model,
+        "strategy": target.strategy,
+        "seed": str(target.seed),
+        "backend": config["training"]["backend"],
     }
+    if target.point is not None:
+        run["point"] = tags["tuning_point"] = target.point.id
+    if target.fold is not None:
+        run["fold"] = tags["fold"] = target.fold.name
+    return run | {"tags": tags}
 
 
-def tracked_points():
-    """Each tuning point's run folder -> its MLflow run, as tracked_targets, with its point's id."""
-    return {
-        point.run_dir: {
-            "name": point.name,
-            "seed": point.seed,
-            "point": point.point.id,
-            "tags": {
-                "model": point.model,
-                "strategy": point.strategy,
-                "seed": str(point.seed),
-                "backend": config["training"]["backend"],
-                "tuning_point": point.point.id,
-            },
-            "params": training_job_settings(config, point),
-        }
-        for target in every_target()
-        for point in tuning_points(target)
-    }
-
-
-def tracked_folds():
-    """Each cross-validation fold's run folder -> its MLflow run, as tracked_targets, with its fold's name."""
-    return {
-        target.run_dir: {
-            "name": target.name,
-            "seed": target.seed,
-            "fold": target.fold.name,
-            "tags": {
-                "model": target.model,
-                "strategy": target.strategy,
-                "seed": str(target.seed),
-                "backend": config["training"]["backend"],
-                "fold": target.fold.name,
-            },
-            "params": training_job_settings(config, target),
-        }
-        for target in fold_targets()
-    }
+def tracked_runs(targets):
+    """Each of `targets`' run folder -> its MLflow run (tracked_run)."""
+    return {target.run_dir: tracked_run(target) for target in targets}
 
 
 def tracked_fold_files(wildcards):
@@ -462,7 +430,7 @@ def tracked_fold_files(wildcards):
 
 
 def tracked_baselines():
-    """Each shortcut baseline's run folder -> its MLflow run, as tracked_targets."""
+    """Each shortcut baseline's run folder -> its MLflow run, as tracked_run's."""
     return {
         baseline.run_dir: {
             "name": baseline.name,

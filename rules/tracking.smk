@@ -11,7 +11,7 @@ rule track:
             file=["MODEL_CARD.md", "curves.png", "confusion.png", "metrics.json"],
         ),
         baselines=expand("{run}/{file}", run=baseline_dirs(), file=["train.json", "metrics.json"]),
-        points=[f"{run}/train.json" for run in tracked_points()],
+        points=[f"{point.run_dir}/train.json" for point in every_tuning_point()],
         selections=selections(),
         stats="results/stats/stats.json",
         split="results/data/split.csv",
@@ -32,10 +32,10 @@ rule track:
     params:
         mlflow=config["tracking"]["mlflow"],
         study={key: value for key, value in config.items() if key != "tracking"},
-        targets=tracked_targets(),
-        points=tracked_points(),
+        targets=tracked_runs(every_target()),
+        points=tracked_runs(every_tuning_point()),
         baselines=tracked_baselines(),
-        folds=tracked_folds(),
+        folds=tracked_runs(fold_targets()),
         workflow_dir=workflow.basedir,
     script:
         "../scripts/track.py"
