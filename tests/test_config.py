@@ -1,6 +1,7 @@
 """Every config mistake is refused at parse time, before any job, by a message naming its key."""
 
 import copy
+import shutil
 
 import pytest
 import yaml
@@ -225,3 +226,43 @@ def test_a_source_path_that_is_neither_a_folder_nor_a_zip_names_its_key(tmp_path
     assert f"config key `external_test_sets.figshare.path`: {str(path)!r} {expected}" in message
     message = refusal(config_with(**{"dataset.source": "path", "dataset.path": str(path)}))
     assert f"config key `dataset.path`: {str(path)!r} {expected}" in message
+
+
+def kaggle_folder(root, training_files):
+    """Training/<class>/ with `training_files[class]` files (and a .DS_Store, which is no image) and
+    Testing/<class>/ with one, for every class of config.yaml."""
+    for label in DEFAULT["dataset"]["classes"]:
+        for split, n in (("Training", training_files.get(label, 4)), ("Testing", 1)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            (folder / ".DS_Store").write_bytes(b"")
+            for i in range(n):
+                (folder / f"{i}.jpg").write_bytes(b"not decoded at parse time")
+    return root
+
+
+def test_more_folds_than_a_class_has_images_is_refused_before_any_job(tmp_path):
+    demo = config_with(**{"dataset.source": "demo", "dataset.demo.train_per_class": 3})
+    demo["cross_validation"] = {"folds": 5, "repeats": 1}
+    assert refusal(demo) == (
+        "invalid configuration:\n  config key `cross_validation.folds`: 5 folds, but Training class 'glioma' "
+        "of the demo (dataset.demo.train_per_class) has only 3 images; give at most 3 folds or add images"
+    )
+
+    # a folder in the Kaggle layout, itself or zipped under a top folder, as users download it
+    source = kaggle_folder(tmp_path / "download" / "brain-tumor-mri", {"meningioma": 2})
+    archive = shutil.make_archive(str(tmp_path / "download"), "zip", tmp_path / "download")
+    for path in (source, archive):
+        config = config_with(**{"dataset.source": "path", "dataset.path": str(path)})
+        config["cross_validation"] = {"folds": 3, "repeats": 1}
+        assert (
+            "Training class 'meningioma' of dataset.path has only 2 images; give at most 2 folds"
+            in refusal(config)
+        )
+        config["cross_validation"]["folds"] = 2
+        validate_config(config, SCHEMA)
+
+    # a Kaggle download is counted after the audit, by the cross_validation_folds job (test_folds.py)
+    kaggle = copy.deepcopy(DEFAULT)
+    kaggle["cross_validation"] = {"folds": 50, "repeats": 1}
+    validate_config(kaggle, SCHEMA)

@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from mribench import registry, strategies, tuning
+from mribench import registry, sources, strategies, tuning
 from mribench.targets import MODEL_NAME
 
 
@@ -140,7 +140,27 @@ def _semantic_problems(config):
             problems.append(problem)
     for name, test_set in config["external_test_sets"].items():
         problems += _external_set_problems(name, test_set, dataset["classes"])
-    return problems + tuning.grid_problems(config)
+    return problems + tuning.grid_problems(config) + _fold_problems(config)
+
+
+def _fold_problems(config):
+    """More folds than the smallest Training class has images, refused before any job runs where the
+    images can be counted then; the cross_validation_folds job counts distinct images after the audit
+    (mribench.folds.check_groups), which a Kaggle download waits for."""
+    cross_validation = config["cross_validation"]
+    counts = sources.training_files_per_class(config["dataset"]) if cross_validation else None
+    if not counts:
+        return []
+    label, n = min(counts.items(), key=lambda item: item[1])
+    if cross_validation["folds"] <= n:
+        return []
+    where = (
+        "the demo (dataset.demo.train_per_class)" if config["dataset"]["source"] == "demo" else "dataset.path"
+    )
+    return [
+        f"config key `cross_validation.folds`: {cross_validation['folds']} folds, but Training class "
+        f"{label!r} of {where} has only {n} images; give at most {n} folds or add images"
+    ]
 
 
 def _reads(config, model_key):

@@ -161,6 +161,31 @@ def kaggle_layout(classes):
     return Layout("the Kaggle layout", SPLITS, classes, "dataset.root", "dataset.classes")
 
 
+def training_files_per_class(dataset):
+    """How many files each class folder of Training/ holds in the dataset that the config's `dataset`
+    section names, where that is known before any job runs: the demo's from its settings, a local
+    folder's or zip's from its listing; None for a Kaggle download, or for a source that is not in the
+    Kaggle layout (the obtain_dataset job says what is wrong with it)."""
+    if dataset["source"] == "demo":
+        return dict.fromkeys(dataset["classes"], dataset["demo"]["train_per_class"])
+    if dataset["source"] != "path" or not dataset["path"]:
+        return None
+    source, layout = Path(dataset["path"]), kaggle_layout(dataset["classes"])
+    try:
+        tree = FolderTree(source) if source.is_dir() else ZipTree(archives.read_entries(source))
+        root = find_root(tree, layout, source, dataset["root"])
+        check_class_folders(tree, layout, root, source)
+    except (OSError, zipfile.BadZipFile, LayoutError, archives.ArchiveError):
+        return None
+    return {
+        label: sum(
+            kind == "file" and not is_system_name(name)
+            for name, kind in tree.children(root / "Training" / label).items()
+        )
+        for label in dataset["classes"]
+    }
+
+
 @contextlib.contextmanager
 def staging_folder(dest):
     """A fresh path beside `dest` to fill; renamed to `dest` only when the block completes."""
