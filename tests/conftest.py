@@ -26,6 +26,8 @@ BACKEND_OVERLAY = REPO / "profiles" / "tiny" / f"backend-{BACKEND}.yaml"
 # The session's tiny workflow run (tiny_run): every base on TensorFlow, one on JAX (the overlay says why).
 ONE_BASE = REPO / "profiles" / "tiny" / "one-base.yaml"
 TINY_RUN_PROFILES = (TINY,) if BACKEND == "tensorflow" else (TINY, ONE_BASE)
+# The tiny profile's threads per rule (profiles/tiny/config.yaml says why), in every workflow run here.
+TINY_THREADS = yaml.safe_load((REPO / "profiles" / "tiny" / "config.yaml").read_text())["set-threads"]
 
 
 def tiny_run_trainings():
@@ -57,6 +59,7 @@ def snakemake_command(workdir, *args, configfiles=(TINY,)):
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--cores", "2",
+        "--set-threads", *(f"{rule}={threads}" for rule, threads in TINY_THREADS.items()),
         *args,  # before --configfile, which would take a target for one more config file
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
     ]  # fmt: skip

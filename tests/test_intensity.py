@@ -250,5 +250,5 @@ def test_a_model_that_learned_the_lesions_keeps_most_of_its_accuracy_on_the_coun
         predict(cnn, intensity.matched_copy(x_test, reference, 2), 16).argmax(axis=1) == y_test
     ).mean()
     assert original > CHANCE + 4 * CHANCE_SD, original  # it learned the classes
-    # measured on TensorFlow: 77.5 % and 70.5 %; at least three quarters of what it scores above chance survive
+    # measured on TensorFlow: 77.5 % and 70.5 %; three quarters of what it scores above chance survive
     assert counterfactual - CHANCE >= 0.75 * (original - CHANCE), (original, counterfactual)

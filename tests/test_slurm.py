@@ -19,6 +19,7 @@ from conftest import (
     REPO,
     SNAKEMAKE,
     TINY,
+    TINY_THREADS,
     assert_same_weights,
     chosen_run,
     imagenet_weights_standin,
@@ -60,12 +61,7 @@ def site_profile(directory):
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
     # the test node has 2 CPUs: no job may ask for more (a job that does stays pending, reason
     # PartitionConfig), including the rules `use rule train/evaluate ... with:` derives (tuning points, folds)
-    one_thread = [
-        "train", "train_point", "train_fine_tuning_start", "train_fold", "train_fold_point", "evaluate",
-        "evaluate_fold", "evaluate_fold_testing", "evaluate_external", "evaluate_fold_external", "audit",
-        "audit_external_set", "gradcam",
-    ]  # fmt: skip
-    profile["set-threads"] = dict.fromkeys(one_thread, 1)
+    profile["set-threads"] = TINY_THREADS
     profile["set-resources"]["evaluate_external"] = {"mem_mb": 2000, "runtime": 10}
     profile["set-resources"]["gradcam"] = {"mem_mb": 2000, "runtime": 10}
     profile |= {
