@@ -290,7 +290,7 @@ def test_every_target_is_scored_on_the_tiny_external_set(tiny_run):
             and "| shifted | glioma, notumor, pituitary | 9 |" in card
         )
     stats = read_json(tiny_run / "results/stats/external/shifted/stats.json")
-    assert len(stats["targets"]) == 6 and len(stats["mcnemar"]) == 15
+    assert len(stats["targets"]) == len(TARGETS) == 4 and len(stats["mcnemar"]) == 6  # every two of them
     html = (tiny_run / "results/report.html").read_text()
     assert 'id="external-shifted"' in html and "No image of this set has an exact, pixel or near twin" in html
 
@@ -318,7 +318,7 @@ def test_an_overlapping_set_is_flagged_atop_its_report_section(tiny_run, dataset
     section = html[html.index('id="external-shifted"') :]
     assert section.index("This set overlaps the dataset") < section.index("<table>")
     assert "12 of its\n12 images have a twin in Testing\n(12 exact, 0 pixel, 0 near)" in section
-    assert len(sections[0]["rows"]) == 6
+    assert len(sections[0]["rows"]) == len(TARGETS)
 
 
 def test_a_set_added_later_reruns_only_its_own_jobs_and_the_summaries(tiny_run, tmp_path):
@@ -334,15 +334,15 @@ def test_a_set_added_later_reruns_only_its_own_jobs_and_the_summaries(tiny_run, 
     assert planned_jobs(result) == {
         "obtain_external_set": 1,
         "audit_external_set": 1,
-        "evaluate_external": 6,
+        "evaluate_external": len(TARGETS),
         "stats_external": 1,
         "stats_counterfactual_external": 1,  # the set's counterfactual view (issue 26)
         "report": 1,
-        "model_card": 6,  # every card lists the target's external results
+        "model_card": len(TARGETS),  # every card lists the target's external results
         "all": 1,
     }
     outputs = [
         line for line in (result.stdout + result.stderr).splitlines() if line.strip().startswith("output:")
     ]
     evaluations = [line for line in outputs if "/external/" in line and "metrics.json" in line]
-    assert len(evaluations) == 6 and all("/external/second/" in line for line in evaluations)
+    assert len(evaluations) == len(TARGETS) and all("/external/second/" in line for line in evaluations)
