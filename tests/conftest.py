@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
+from mribench.targets import Target
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SAMPLE = REPO.parent / "shared" / "data" / "brain-tumor-mri-sample"
@@ -215,8 +217,6 @@ def trained_model(tmp_path_factory):
     from mribench.audit import write_audit
     from mribench.phantoms import KNOWN_CLASSES, generate_dataset
     from mribench.split import write_split
-    from mribench.targets import Target
-    from mribench.training import TrainingJob, TrainingOutputs, train_target
 
     root = tmp_path_factory.mktemp("trained_model")
     generate_dataset(
@@ -224,15 +224,25 @@ def trained_model(tmp_path_factory):
     )
     write_audit(root / "dataset", root / "audit.json", root / "audit.csv", list(KNOWN_CLASSES), "error", 4, 1)
     write_split(root / "audit.csv", root / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
-    target = Target("vgg16", "feature_extraction", 42)
     tiny = {"batch_size": 8, "dense_units": 16, "feature_extraction": {"epochs": 3, "learning_rate": 1e-3}}
-    settings = training_settings(target, KNOWN_CLASSES, tiny)
+    settings = training_settings(TRAINED_TARGET, KNOWN_CLASSES, tiny)
     (root / "settings.json").write_text(json.dumps(settings))
-    run = root / "run"
+    train_trained_target(root, root / "run")
+    return root
+
+
+TRAINED_TARGET = Target("vgg16", "feature_extraction", 42)
+
+
+def train_trained_target(root, run):
+    """Train trained_model's target with the settings, split and images in its folder `root`, into the
+    new folder `run` (model.keras, history.csv, train.json, tensorboard/)."""
+    from mribench.training import TrainingJob, TrainingOutputs, train_target
+
+    settings = json.loads((root / "settings.json").read_text())
     run.mkdir()
     train_target(
-        TrainingJob(target, settings, root / "split.csv", root / "dataset"),
+        TrainingJob(TRAINED_TARGET, settings, root / "split.csv", root / "dataset"),
         TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
         threads=2,
     )
-    return root

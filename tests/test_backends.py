@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKEND, REPO, training_settings
+from conftest import BACKEND, REPO, train_trained_target, training_settings
 
 from mribench import backend
 from mribench.phantoms import KNOWN_CLASSES
@@ -35,18 +35,9 @@ def test_training_a_target_again_gives_the_same_model_to_the_last_bit(trained_mo
     kill-and-resume test also compares two whole runs)."""
     import keras
 
-    from mribench.training import TrainingJob, TrainingOutputs, train_target
-
     root = trained_model
-    settings = json.loads((root / "settings.json").read_text())
-    target = Target("vgg16", "feature_extraction", 42)
     run = tmp_path / "run"
-    run.mkdir()
-    train_target(
-        TrainingJob(target, settings, root / "split.csv", root / "dataset"),
-        TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
-        threads=2,
-    )
+    train_trained_target(root, run)
     assert (run / "history.csv").read_bytes() == (root / "run" / "history.csv").read_bytes()
     again, first = (keras.models.load_model(path / "model.keras") for path in (run, root / "run"))
     for a, b in zip(again.weights, first.weights, strict=True):

@@ -112,11 +112,9 @@ CHANCE_SD = math.sqrt(CHANCE * (1 - CHANCE) / N_TEST)  # a guesser's spread on N
 GAMMA = dict(zip(CLASSES, (0.5, 0.8, 1.25, 2.0), strict=True))  # a strong intensity shift per class
 
 
-@pytest.fixture(scope="module")
-def shifted(tmp_path_factory):
-    """Phantoms whose classes also differ in grey-level distribution, as the real set's sources do:
-    each class's images through its own gamma."""
-    root = tmp_path_factory.mktemp("shifted")
+def phantom_study(root, gamma=None):
+    """Phantoms (PER_CLASS train and test images a class), their audit, split and reference histogram;
+    `gamma`: class -> the gamma each of that class's images goes through."""
     generate_dataset(
         root / "dataset",
         CLASSES,
@@ -125,14 +123,22 @@ def shifted(tmp_path_factory):
         image_size=SIZE,
         seed=0,
     )
-    for path in sorted((root / "dataset").rglob("*.jpg")):
-        gamma = GAMMA[path.parent.name]
+    for path in sorted((root / "dataset").rglob("*.jpg")) if gamma else ():
         grey = np.asarray(Image.open(path).convert("L"), float) / 255
-        Image.fromarray(np.rint(255 * grey**gamma).astype(np.uint8)).save(path, quality=95)
+        Image.fromarray(np.rint(255 * grey ** gamma[path.parent.name]).astype(np.uint8)).save(
+            path, quality=95
+        )
     write_audit(root / "dataset", root / "audit.json", root / "audit.csv", CLASSES, "error", 4, 2)
     write_split(root / "audit.csv", root / "split.csv", val_fraction=0.2, seed=0, test_overlap="keep")
     intensity.write_reference(root / "split.csv", root / "dataset", 32, root / "reference.json", threads=2)
     return root
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory):
+    """Phantoms whose classes also differ in grey-level distribution, as the real set's sources do:
+    each class's images through its own gamma."""
+    return phantom_study(tmp_path_factory.mktemp("shifted"), GAMMA)
 
 
 def histogram_baseline(root, name, **options):
@@ -195,19 +201,7 @@ def test_training_with_matched_intensity_reads_matched_images_and_records_the_re
 def lesions_only(tmp_path_factory):
     """The phantoms as the demo makes them: the class is the lesion (the histogram baseline still
     scores about 53 % on them, from the bright lesions' pixels, but no class has a grey-level shift)."""
-    root = tmp_path_factory.mktemp("lesions_only")
-    generate_dataset(
-        root / "dataset",
-        CLASSES,
-        train_per_class=PER_CLASS,
-        test_per_class=PER_CLASS,
-        image_size=SIZE,
-        seed=0,
-    )
-    write_audit(root / "dataset", root / "audit.json", root / "audit.csv", CLASSES, "error", 4, 2)
-    write_split(root / "audit.csv", root / "split.csv", val_fraction=0.2, seed=0, test_overlap="keep")
-    intensity.write_reference(root / "split.csv", root / "dataset", 32, root / "reference.json", threads=2)
-    return root
+    return phantom_study(tmp_path_factory.mktemp("lesions_only"))
 
 
 def test_a_model_that_learned_the_lesions_keeps_most_of_its_accuracy_on_the_counterfactual_view(lesions_only):
