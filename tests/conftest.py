@@ -58,10 +58,11 @@ def snakemake_command(workdir, *args, configfiles=(TINY,)):
         configfiles = (*configfiles, BACKEND_OVERLAY)
     return [
         str(SNAKEMAKE),
+        # first: it takes every word up to the next option, which would include a target in `args`
+        "--set-threads", *(f"{rule}={threads}" for rule, threads in TINY_THREADS.items()),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
         "--cores", "2",
-        "--set-threads", *(f"{rule}={threads}" for rule, threads in TINY_THREADS.items()),
         *args,  # before --configfile, which would take a target for one more config file
         "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
     ]  # fmt: skip
