@@ -430,7 +430,7 @@ def tracked_fold_files(wildcards):
 
 
 def tracked_baselines():
-    """Each shortcut baseline's run folder -> its MLflow run, as tracked_run's."""
+    """Each shortcut baseline's run folder -> its MLflow run, made like tracked_run's."""
     return {
         baseline.run_dir: {
             "name": baseline.name,
