@@ -21,7 +21,6 @@ rule model_card:
             "reduce_lr_patience",
             "reduce_lr_factor",
         ),
-        augmentation=config["augmentation"],
         external_sets=list(config["external_test_sets"]),
     script:
         "../scripts/model_card.py"

@@ -10,7 +10,6 @@ write_model_card(
     split_csv=snakemake.input.split,
     dataset=snakemake.params.dataset,
     training=snakemake.params.training,
-    augmentation=snakemake.params.augmentation,
     out_md=snakemake.output[0],
     export_json=snakemake.input.get("export"),
     stats_json=snakemake.input.stats,

@@ -211,7 +211,7 @@ def test_model_card_shows_intervals_and_deduplicated_metrics(tiny_run, tmp_path)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     write_model_card(
         trained / "train.json", tmp_path / "metrics.json", tiny_run / "results/data/split.csv",
-        config["dataset"], config["training"], config["augmentation"], tmp_path / "MODEL_CARD.md",
+        config["dataset"], config["training"], tmp_path / "MODEL_CARD.md",
         stats_json=tiny_run / "results/stats/stats.json", audit_json=tiny_run / "results/data/audit.json",
     )  # fmt: skip
     card = (tmp_path / "MODEL_CARD.md").read_text()

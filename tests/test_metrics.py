@@ -251,6 +251,6 @@ def write_card(run_dir, tmp_path):
     out = tmp_path / "MODEL_CARD.md"
     write_model_card(
         run_dir / "train.json", run_dir / "metrics.json", tmp_path / "split.csv", config["dataset"],
-        config["training"], config["augmentation"], out, stats_json=tmp_path / "stats.json",
+        config["training"], out, stats_json=tmp_path / "stats.json",
     )  # fmt: skip
     return out.read_text()

@@ -381,8 +381,18 @@ def changed_config(changes):
 
 FINE_TUNING_GRID = nested("training.fine_tuning.learning_rate", [3.0e-4, 1.0e-4])
 FEATURE_EXTRACTION_SINGLE = nested(GRID_KEY, GRID[0])
-# Grids that appear or go on a finished run: changes -> the jobs a dry run must plan, and why.
-GRID_CHANGES = {
+FINE_TUNING_AUGMENTATION = nested(
+    "training.fine_tuning.augmentation",
+    {"rotation_degrees": 5, "zoom": 0, "shift": 0, "horizontal_flip": False, "brightness": 0},
+)
+# Changes on a finished run beyond one key of config.yaml (grids that appear or go, a key config.yaml
+# leaves out) -> the jobs a dry run must plan, and why.
+OTHER_CHANGES = {
+    "a strategy gets augmentation of its own": Rebuild(
+        FINE_TUNING_AUGMENTATION,
+        retrained(one_strategy("fine_tuning")),
+        "only fine-tuning reads training.fine_tuning.augmentation (in place of the top-level one)",
+    ),
     "a single value becomes a list": Rebuild(
         FINE_TUNING_GRID,
         retrained(one_strategy("fine_tuning"), config=changed_config(FINE_TUNING_GRID)),
@@ -442,9 +452,9 @@ def test_changing_a_key_reruns_the_jobs_that_read_it(key, tiny_run, tmp_path):
     )
 
 
-@pytest.mark.parametrize("change", sorted(GRID_CHANGES))
-def test_a_grid_that_appears_or_goes_plans_its_trainings_and_what_follows(change, tiny_run, tmp_path):
-    row = GRID_CHANGES[change]
+@pytest.mark.parametrize("change", sorted(OTHER_CHANGES))
+def test_a_grid_or_an_optional_key_that_appears_or_goes_plans_what_reads_it(change, tiny_run, tmp_path):
+    row = OTHER_CHANGES[change]
     changed = write_yaml(tmp_path / "changed.yaml", row.value)
     plan = planned(run_snakemake(tiny_run, "-n", configfiles=(TINY, changed)))
     assert plan == row.jobs, (

@@ -21,12 +21,13 @@ from conftest import (
 
 from mribench.audit import write_audit
 from mribench.batch_norm import batch_norm_layers
+from mribench.config import training_job_settings
 from mribench.model import build_model, read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 from mribench.split import write_split
 from mribench.strategies import epoch_budget, get_strategy
 from mribench.targets import Target
-from mribench.training import TrainingJob, TrainingOutputs, train_target
+from mribench.training import StartRun, TrainingJob, TrainingOutputs, train_target
 
 DEFAULT_TRAINING = yaml.safe_load((REPO / "config.yaml").read_text())["training"]
 
@@ -112,14 +113,23 @@ def test_from_scratch_needs_no_weights_and_equal_budget_gives_fine_tuning_its_ow
     assert "vgg16_feature_extraction" not in fine_tuning_inputs
 
 
+def phantom_split(folder, train_per_class, image_size):
+    """Phantoms of every class in `folder`/dataset, audited and split into `folder`/split.csv (a
+    quarter of Training validates); returns the classes."""
+    classes = list(KNOWN_CLASSES)
+    generate_dataset(folder / "dataset", classes, train_per_class, test_per_class=1, image_size=image_size)
+    write_audit(folder / "dataset", folder / "audit.json", folder / "audit.csv", classes, "error", 4, 1)
+    write_split(folder / "audit.csv", folder / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
+    return classes
+
+
+def training_outputs(run):
+    return TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard")
+
+
 def test_from_scratch_training_run(tmp_path):
     """The real training code: random MobileNetV2 (it has BatchNormalization), every layer trained."""
-    classes = list(KNOWN_CLASSES)
-    generate_dataset(tmp_path / "dataset", classes, train_per_class=8, test_per_class=2, image_size=48)
-    write_audit(tmp_path / "dataset", tmp_path / "audit.json", tmp_path / "audit.csv", classes, "error", 4, 1)
-    write_split(
-        tmp_path / "audit.csv", tmp_path / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep"
-    )
+    classes = phantom_split(tmp_path, train_per_class=8, image_size=48)
     tiny = {
         "batch_size": 8,
         "dense_units": 16,
@@ -133,7 +143,7 @@ def test_from_scratch_training_run(tmp_path):
         TrainingJob(
             target, training_settings(target, classes, tiny), tmp_path / "split.csv", tmp_path / "dataset"
         ),
-        TrainingOutputs(run / "model.keras", run / "history.csv", run / "train.json", run / "tensorboard"),
+        training_outputs(run),
         threads=2,
     )
     train = read_json(run / "train.json")
@@ -150,6 +160,65 @@ def test_from_scratch_training_run(tmp_path):
     assert len(recomputed["layers"]) == 53 and recomputed["layers"][-1] == "batch_norm"
     assert (recomputed["batches"], recomputed["images"]) == (3, train["images"]["train"]) == (3, 24)
     assert read_metadata(run / "model.keras")["strategy"] == "from_scratch"
+
+
+FLIP_ONLY = {"rotation_degrees": 0, "zoom": 0, "shift": 0, "horizontal_flip": True, "brightness": 0}
+
+
+def test_a_strategy_with_its_own_augmentation_gets_it_and_the_others_the_top_level_one():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["training"]["from_scratch"]["augmentation"] = FLIP_ONLY
+    settings = {
+        strategy: training_job_settings(config, Target("vgg16", strategy, 42))
+        for strategy in ("feature_extraction", "fine_tuning", "from_scratch")
+    }
+    assert settings["from_scratch"]["augmentation"] == FLIP_ONLY
+    assert settings["feature_extraction"]["augmentation"] == config["augmentation"]
+    assert settings["fine_tuning"]["augmentation"] == config["augmentation"]
+    # the job reads it in one place: not again inside its stage
+    assert "augmentation" not in settings["from_scratch"]["training"]["from_scratch"]
+
+
+def test_fine_tuning_with_its_own_augmentation_changes_the_augmentation_layer_it_continues(tmp_path):
+    """On a GPU the feature-extraction model holds the augmentation (training.augment_on: model);
+    fine-tuning continues that model and must augment with its own settings, and say so."""
+    classes = phantom_split(tmp_path, train_per_class=4, image_size=32)
+    training = {
+        "batch_size": 4,
+        "dense_units": 8,
+        "augment_on": "model",
+        "feature_extraction": {"epochs": 1},
+        "fine_tuning": {"epochs": 1, "augmentation": FLIP_ONLY},
+    }
+    runs = {}
+    for strategy in ("feature_extraction", "fine_tuning"):
+        target = Target("mobilenetv2", strategy, 42)
+        run = runs[strategy] = tmp_path / strategy
+        run.mkdir()
+        start = runs["feature_extraction"]
+        train_target(
+            TrainingJob(
+                target,
+                training_settings(target, classes, training),
+                tmp_path / "split.csv",
+                tmp_path / "dataset",
+                start=(
+                    StartRun(start / "model.keras", start / "history.csv", start / "train.json")
+                    if strategy == "fine_tuning"
+                    else None
+                ),
+            ),
+            training_outputs(run),
+            threads=2,
+        )
+    study = yaml.safe_load((REPO / "config.yaml").read_text())["augmentation"]
+    layer_settings = {
+        strategy: keras.models.load_model(run / "model.keras").get_layer("augmentation").settings
+        for strategy, run in runs.items()
+    }
+    assert layer_settings == {"feature_extraction": study, "fine_tuning": FLIP_ONLY}
+    stages = read_json(runs["fine_tuning"] / "train.json")["stages"]
+    assert [stage["augmentation"] for stage in stages] == [study, FLIP_ONLY]
 
 
 LINEAR_PROBE = REPO / "tests" / "plugins" / "linear_probe.py"

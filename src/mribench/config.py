@@ -193,8 +193,9 @@ def training_job_settings(config, target, as_start=False):
 
     The strategy's own stage comes with its epochs resolved (Strategy.stage), under the strategy's
     name; the settings it ignores (Strategy.ignores_*) are left out; a strategy with a random base
-    gets weights none. `as_start`: the run another strategy continues from (equal_budget). A tuning
-    point's settings hold its values where the config has lists (mribench.tuning).
+    gets weights none; `augmentation` is the strategy's own (training.<section>.augmentation) where it
+    has one. `as_start`: the run another strategy continues from (equal_budget). A tuning point's
+    settings hold its values where the config has lists (mribench.tuning).
     """
     config = tuning.resolve(config, target)
     strategy = strategies.get_strategy(target.strategy)
@@ -211,12 +212,14 @@ def training_job_settings(config, target, as_start=False):
     }
     if strategy.random_base:
         model["weights"] = "none"
+    stage = strategy.stage_settings(config["training"], as_start)
     return {
         "classes": config["dataset"]["classes"],
         "image_size": config["image_size"],
-        "augmentation": config["augmentation"],
+        "augmentation": stage.get("augmentation", config["augmentation"]),
         "preprocessing": config["preprocessing"],
-        "training": training | {strategy.name: strategy.stage_settings(config["training"], as_start)},
+        "training": training
+        | {strategy.name: {key: value for key, value in stage.items() if key != "augmentation"}},
         "model": model,
     }
 

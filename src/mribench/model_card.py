@@ -21,7 +21,6 @@ def write_model_card(
     split_csv,
     dataset,
     training,
-    augmentation,
     out_md,
     export_json=None,
     stats_json=None,
@@ -59,6 +58,7 @@ def write_model_card(
     )
     environment.filters["formatted"] = formatted
     environment.filters["strategy_label"] = strategy_label
+    environment.filters["augmentation_words"] = augmentation_words
     card = environment.get_template("MODEL_CARD.md.j2").render(
         notice=NOTICE,
         train=train,
@@ -72,7 +72,6 @@ def write_model_card(
         dataset=dataset,
         training=training | {key: value for key, value in run.chosen_values.items() if key in training},
         selection=run.selection,
-        augmentation=augmentation,
         export=json.loads(Path(export_json).read_text()) if export_json else None,
         confidence_intervals=confidence_intervals(stats_json, run) if stats_json else {},
         audit=json.loads(Path(audit_json).read_text()) if audit_json else None,
@@ -80,6 +79,23 @@ def write_model_card(
         counterfactual=counterfactual_result(stats_of_view, run) if stats_of_view else None,
     )
     Path(out_md).write_text(card)
+
+
+def augmentation_words(stage):
+    """How a stage of train.json augmented its training images, in the card's words."""
+    if "augmentation" not in stage:
+        return "not recorded"  # a run trained before train.json recorded it
+    settings = stage["augmentation"]
+    if settings is None:
+        return "none (cached base features)"
+    ranges = [
+        f"rotation ±{settings['rotation_degrees']}°" if settings["rotation_degrees"] else "",
+        f"zoom ±{settings['zoom']}" if settings["zoom"] else "",
+        f"shift ±{settings['shift']}" if settings["shift"] else "",
+        f"brightness ±{settings['brightness']}" if settings["brightness"] else "",
+        "horizontal flip" if settings["horizontal_flip"] else "",
+    ]
+    return ", ".join(filter(None, ranges)) or "none"
 
 
 def confidence_intervals(stats_json, run):

@@ -137,12 +137,15 @@ def new_model(job, data, gpus, from_scratch):
 
 def continued_model(job):
     """The model of the run `job` continues (fine-tuning: the feature-extraction model), checked to be
-    that run's, with the base's top layers unfrozen; augmentation stays where that model put it."""
+    that run's, with the base's top layers unfrozen. Augmentation stays where that model put it, with
+    this job's settings (a strategy may have its own)."""
     start = replace(job.target, strategy=job.strategy.continues)
     model, _ = load_checked_model(job.start.model, start, job.settings["classes"])
     unfreeze_top_layers(model, job.settings["model"]["unfreeze_layers"])
-    augmentation = "model" if "augmentation" in [layer.name for layer in model.layers] else "pipeline"
-    return model, augmentation
+    if "augmentation" not in [layer.name for layer in model.layers]:
+        return model, "pipeline"
+    model.get_layer("augmentation").settings = dict(job.settings["augmentation"])
+    return model, "model"
 
 
 def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, outputs):
@@ -245,6 +248,7 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         "resumed_from_epoch": resumable.finished_epochs,
         "best_epoch": int(kept.epoch),
         "learning_rate": job.stage["learning_rate"],
+        "augmentation": None if augmentation == "cached_features" else job.settings["augmentation"],
         "train_accuracy": float(kept.accuracy),
         "train_loss": float(kept.loss),
         "val_accuracy": float(kept.val_accuracy),
