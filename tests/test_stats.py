@@ -210,6 +210,38 @@ def test_write_statistics_compares_strategies_of_each_model(tmp_path):
     assert len(list((tmp_path / "stats/figures").glob("*.png"))) == 6
 
 
+def test_a_control_is_checked_against_chance_by_a_binomial_test():
+    y_true = np.repeat([0, 1, 2, 3], 40)  # 160 test images, chance 25 %
+    learnt = np.where(np.arange(160) % 5 < 3, y_true, (y_true + 1) % 4)  # 96 right: 60 %
+    check = stats.control_check(Target("vgg16", "from_scratch", 42), 42, y_true, learnt)
+    assert check["learnt"] and check["p"] < 1e-15
+    assert check["points_above_chance"] == pytest.approx(35.0) and check["chance"] == 0.25
+    sentence = check["sentence"]
+    assert sentence.startswith("training from scratch for VGG16 learnt the task: 60.0 % test accuracy")
+    assert "25.0 % ± 6.8 at two binomial standard deviations" in sentence  # 200 * sqrt(.25 * .75 / 160)
+
+    near_chance = np.where(np.arange(160) % 40 < 11, y_true, (y_true + 1) % 4)  # 44 right: 27.5 %
+    check = stats.control_check(Target("mobilenetv2", "from_scratch", 42), 42, y_true, near_chance)
+    # P(X >= 44) for X ~ Binomial(160, 0.25), mean 40: about 0.28
+    assert not check["learnt"] and 0.2 < check["p"] < 0.35
+    assert "did not learn the task: 27.5 %" in check["sentence"]
+    assert "a control that failed" in check["sentence"]
+
+
+def test_only_the_controls_are_checked_against_chance(tmp_path):
+    y_true = np.arange(90) % 3
+    files = [f"Testing/{CLASSES[i]}/{n}.png" for n, i in enumerate(y_true)]
+    perfect = np.eye(3)[y_true]
+    targets = [("vgg16", "feature_extraction"), ("vgg16", "from_scratch"), ("baseline", "file_metadata")]
+    runs = [
+        [model, strategy, 42, write_predictions(tmp_path / f"{model}_{strategy}.csv", y_true, perfect, files)]
+        for model, strategy in targets
+    ]
+    stats.write_statistics(runs, CLASSES, resamples=1000, seed=0, out_dir=tmp_path / "stats")
+    [control] = json.loads((tmp_path / "stats/stats.json").read_text())["controls"]
+    assert control["target"] == "vgg16_from_scratch" and control["learnt"]
+
+
 def test_write_statistics_refuses_targets_on_different_test_images(tmp_path):
     y_true = np.array([0, 1, 2])
     p = np.eye(3)

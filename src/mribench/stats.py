@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import bootstrap
+from scipy.stats import binomtest, bootstrap
 from scipy.stats import t as student_t
 from sklearn.metrics import roc_auc_score, roc_curve
 from statsmodels.stats.contingency_tables import mcnemar
@@ -266,6 +266,40 @@ def strategy_comparisons(tests, targets):
     return sentences
 
 
+def control_check(target, seed, y_true, y_pred):
+    """Did a control (a strategy whose base starts from random weights: from scratch) learn the task?
+    Its accuracy against chance, the largest class's share of the test set, by a one-sided exact
+    binomial test. A control that did not learn makes every "transfer beats from scratch" larger than
+    transfer is, so the report says which controls learnt and by how much."""
+    n, correct = len(y_true), int(np.sum(y_pred == y_true))
+    chance = float(np.bincount(y_true).max() / n)
+    p = float(binomtest(correct, n, chance, alternative="greater").pvalue)
+    points = 100 * (correct / n - chance)
+    spread = 200 * np.sqrt(chance * (1 - chance) / n)  # two binomial standard deviations, in points
+    name = registry.get_base(target.model).constructor
+    label = strategies.get_strategy(target.strategy).label
+    verdict = (
+        f"{label} for {name} learnt the task" if p < ALPHA else f"{label} for {name} did not learn the task"
+    )
+    sentence = (
+        f"{verdict}: {100 * correct / n:.1f} % test accuracy, {points:+.1f} points from chance "
+        f"({100 * chance:.1f} % ± {spread:.1f} at two binomial standard deviations; one-sided binomial "
+        f"test {format_p(p)})"
+    )
+    if p >= ALPHA:
+        sentence += ", so its comparisons above measure a control that failed, not what transfer adds"
+    return {
+        "target": target.name,
+        "seed": seed,
+        "accuracy": correct / n,
+        "chance": chance,
+        "points_above_chance": points,
+        "p": p,
+        "learnt": p < ALPHA,
+        "sentence": sentence,
+    }
+
+
 def write_statistics(runs, classes, resamples, seed, out_dir):
     """All statistics of the study into out_dir: stats.json, targets.csv, auc.csv, mcnemar.csv and
     per-target ROC and reliability figures.
@@ -274,7 +308,7 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
     """
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    targets, correct, test_files, by_name = [], {}, None, {}
+    targets, correct, test_files, by_name, controls = [], {}, None, {}, []
     for model, strategy, run_seed, predictions_csv in runs:
         run = Target(model, strategy, run_seed)
         target = by_name.setdefault(run.name, run).name
@@ -284,6 +318,8 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
         elif table.file.tolist() != test_files:
             raise ValueError(f"{predictions_csv} is not on the same test images as the other targets")
         correct[target, run_seed] = probabilities.argmax(axis=1) == y_true
+        if not run.is_baseline and strategies.get_strategy(strategy).random_base:
+            controls.append(control_check(run, run_seed, y_true, probabilities.argmax(axis=1)))
         statistics = target_statistics(predictions_csv, classes, resamples, seed)
         stem = run.job_name
         plots.roc_figure(statistics["roc"], out_dir / "figures" / f"{stem}_roc.png")
@@ -299,6 +335,7 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
         "targets": targets,
         "mcnemar": tests,
         "strategy_comparisons": strategy_comparisons(tests, by_name),
+        "controls": controls,
     }
     (out_dir / "stats.json").write_text(json.dumps(result, indent=2) + "\n")
     columns = ["target", "seed", "n_images", "accuracy", "macro_f1", "macro_auc", "ece"]
