@@ -7,6 +7,7 @@ partitions, small resources for the CI node, and squeue for status (the CI clust
 accounting database).
 """
 
+import re
 import shutil
 import signal
 import subprocess
@@ -29,11 +30,13 @@ from conftest import (
 
 import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
 from mribench import registry
+from mribench.provenance import file_sha256
 from mribench.targets import Target
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 900
 STRATEGIES = ("feature_extraction", "fine_tuning")
+TRAIN_RULES = REPO / "rules/train.smk"
 
 
 def default_partition():
@@ -88,6 +91,27 @@ def show_job(job_id):
     ).stdout
 
 
+def run_on_slurm(workdir, profile, *configfiles):
+    """The workflow in `workdir` through the site profile, with config.yaml and `configfiles`; fails
+    the test, with the end of Snakemake's output, unless it finishes within TIMEOUT."""
+    command = [
+        "nice", str(SNAKEMAKE),
+        "--profile", str(profile),
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(REPO / "config.yaml"), *map(str, configfiles),
+    ]  # fmt: skip
+    # Snakemake cancels its SLURM jobs on SIGINT, so a hung run cleans up after itself.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+        pytest.fail(f"the SLURM run took over {TIMEOUT} s:\n{output[-5000:]}")
+    assert process.returncode == 0, output[-8000:]
+
+
 @pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
 def test_tiny_workflow_on_slurm(tmp_path):
     workdir = tmp_path / "run"
@@ -103,22 +127,7 @@ def test_tiny_workflow_on_slurm(tmp_path):
         32,
         7,
     )
-    command = [
-        "nice", str(SNAKEMAKE),
-        "--profile", str(site_profile(tmp_path / "profile")),
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", str(REPO / "config.yaml"), str(TINY), str(one_model),
-    ]  # fmt: skip
-    # Snakemake cancels its SLURM jobs on SIGINT, so a hung run cleans up after itself.
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=120)
-        pytest.fail(f"the SLURM run took over {TIMEOUT} s:\n{output[-5000:]}")
-    assert process.returncode == 0, output[-8000:]
+    run_on_slurm(workdir, site_profile(tmp_path / "profile"), TINY, one_model)
 
     summary = pd.read_csv(workdir / "results/summary.csv")
     assert sorted(summary[summary.model == "mobilenetv2"].strategy) == ["feature_extraction", "fine_tuning"]
@@ -158,6 +167,34 @@ def test_tiny_workflow_on_slurm(tmp_path):
         assert "JOB_GRES=(null)" in show_job(job_id)  # evaluation asks for no GPU
 
 
+@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
+def test_two_folds_on_slurm(tmp_path):
+    """Cross-validation on the cluster: each fold's training an sbatch job on the GPU partition, on
+    its own fold's split, and its scoring a job of its own; one target without a grid
+    (profiles/tiny/one-target.yaml), as the grid runs through SLURM in the test above."""
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    overlays = [TINY.with_name(name) for name in ("cross-validation.yaml", "one-target.yaml")]
+    run_on_slurm(workdir, site_profile(tmp_path / "profile"), TINY, *overlays)
+
+    fold_trainings = submitted_job_ids(workdir, "train_fold")
+    assert len(fold_trainings) == 2
+    for index, fold in enumerate(("r0f0", "r0f1")):
+        train = read_json(
+            workdir / f"results/runs/mobilenetv2_feature_extraction/seed42/folds/{fold}/train.json"
+        )
+        assert train["split_sha256"] == file_sha256(workdir / f"results/data/folds/r0/f{index}.csv")
+        assert train["hardware"]["slurm_job_id"] in fold_trainings
+    for job_id in fold_trainings:
+        job = show_job(job_id)
+        assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
+    for rule in ("evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external", "baseline_fold"):
+        assert submitted_job_ids(workdir, rule), f"no {rule} job went to SLURM"
+    summary = pd.read_csv(workdir / "results/summary.csv")
+    target = summary[(summary.model == "mobilenetv2") & (summary.strategy == "feature_extraction")].iloc[0]
+    assert target.cv_folds == 2 and 0 <= target.cv_accuracy_mean <= 1 and 0 <= target.ensemble_accuracy <= 1
+
+
 def test_slurm_profile_sets_what_a_site_must_edit():
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
@@ -165,7 +202,11 @@ def test_slurm_profile_sets_what_a_site_must_edit():
     assert "SET-YOUR" in profile["default-resources"]["slurm_partition"]
     train = profile["set-resources"]["train"]
     assert "SET-YOUR" in train["slurm_partition"] and train["gpu"] == 1 and "gpus" not in train
-    assert profile["set-resources"]["train_fold"] == train  # cross-validation's training: a GPU too
+    # every rule the workflow derives from train (tuning points, folds, their points, equal budget's
+    # start run) trains on the GPU partition too: one missing would be sent to the CPU partition
+    derived = re.findall(r"^use rule train as (\w+) with:", TRAIN_RULES.read_text(), flags=re.MULTILINE)
+    assert "train_fold_point" in derived
+    assert {rule: profile["set-resources"].get(rule) for rule in derived} == dict.fromkeys(derived, train)
 
 
 @pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
