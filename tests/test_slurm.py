@@ -30,7 +30,6 @@ from conftest import (
 
 import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
 from mribench import registry
-from mribench.provenance import file_sha256
 from mribench.targets import Target
 
 pytestmark = pytest.mark.slow
@@ -165,34 +164,6 @@ def test_tiny_workflow_on_slurm(tmp_path):
         assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
     for job_id in submitted_job_ids(workdir, "evaluate"):
         assert "JOB_GRES=(null)" in show_job(job_id)  # evaluation asks for no GPU
-
-
-@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
-def test_two_folds_on_slurm(tmp_path):
-    """Cross-validation on the cluster: each fold's training an sbatch job on the GPU partition, on
-    its own fold's split, and its scoring a job of its own; one target without a grid
-    (profiles/tiny/one-target.yaml), as the grid runs through SLURM in the test above."""
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    overlays = [TINY.with_name(name) for name in ("cross-validation.yaml", "one-target.yaml")]
-    run_on_slurm(workdir, site_profile(tmp_path / "profile"), TINY, *overlays)
-
-    fold_trainings = submitted_job_ids(workdir, "train_fold")
-    assert len(fold_trainings) == 2
-    for index, fold in enumerate(("r0f0", "r0f1")):
-        train = read_json(
-            workdir / f"results/runs/mobilenetv2_feature_extraction/seed42/folds/{fold}/train.json"
-        )
-        assert train["split_sha256"] == file_sha256(workdir / f"results/data/folds/r0/f{index}.csv")
-        assert train["hardware"]["slurm_job_id"] in fold_trainings
-    for job_id in fold_trainings:
-        job = show_job(job_id)
-        assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
-    for rule in ("evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external", "baseline_fold"):
-        assert submitted_job_ids(workdir, rule), f"no {rule} job went to SLURM"
-    summary = pd.read_csv(workdir / "results/summary.csv")
-    target = summary[(summary.model == "mobilenetv2") & (summary.strategy == "feature_extraction")].iloc[0]
-    assert target.cv_folds == 2 and 0 <= target.cv_accuracy_mean <= 1 and 0 <= target.ensemble_accuracy <= 1
 
 
 def test_slurm_profile_sets_what_a_site_must_edit():
