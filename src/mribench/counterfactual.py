@@ -76,7 +76,7 @@ def write_counterfactual_statistics(runs, classes, resamples, seed, out_json, ou
 def chance(predictions_csv, classes):
     """The accuracy of always answering the test set's largest class."""
     _, y_true, _ = stats.read_predictions(predictions_csv, classes)
-    return float(np.bincount(y_true, minlength=len(classes)).max() / max(len(y_true), 1))
+    return stats.chance_accuracy(y_true)
 
 
 def flat_row(row):

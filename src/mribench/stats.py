@@ -266,13 +266,18 @@ def strategy_comparisons(tests, targets):
     return sentences
 
 
+def chance_accuracy(y_true):
+    """The accuracy of always answering the test set's largest class."""
+    return float(np.bincount(y_true).max() / max(len(y_true), 1))
+
+
 def control_check(target, seed, y_true, y_pred):
     """Did a control (a strategy whose base starts from random weights: from scratch) learn the task?
     Its accuracy against chance, the largest class's share of the test set, by a one-sided exact
     binomial test. A control that did not learn makes every "transfer beats from scratch" larger than
     transfer is, so the report says which controls learnt and by how much."""
     n, correct = len(y_true), int(np.sum(y_pred == y_true))
-    chance = float(np.bincount(y_true).max() / n)
+    chance = chance_accuracy(y_true)
     p = float(binomtest(correct, n, chance, alternative="greater").pvalue)
     points = 100 * (correct / n - chance)
     spread = 200 * np.sqrt(chance * (1 - chance) / n)  # two binomial standard deviations, in points
@@ -317,9 +322,10 @@ def write_statistics(runs, classes, resamples, seed, out_dir):
             test_files = table.file.tolist()
         elif table.file.tolist() != test_files:
             raise ValueError(f"{predictions_csv} is not on the same test images as the other targets")
-        correct[target, run_seed] = probabilities.argmax(axis=1) == y_true
+        y_pred = probabilities.argmax(axis=1)
+        correct[target, run_seed] = y_pred == y_true
         if not run.is_baseline and strategies.get_strategy(strategy).random_base:
-            controls.append(control_check(run, run_seed, y_true, probabilities.argmax(axis=1)))
+            controls.append(control_check(run, run_seed, y_true, y_pred))
         statistics = target_statistics(predictions_csv, classes, resamples, seed)
         stem = run.job_name
         plots.roc_figure(statistics["roc"], out_dir / "figures" / f"{stem}_roc.png")
