@@ -1,7 +1,12 @@
 from pathlib import Path
 
 from mribench import folds, registry, strategies, targets, tuning
-from mribench.config import baseline_job_settings, training_job_settings, validate_config
+from mribench.config import (
+    baseline_job_settings,
+    sort_keys,
+    training_job_settings,
+    validate_config,
+)
 from mribench.tracking import FOLD_SCORES
 from mribench.targets import (
     BASELINE_RUN_DIR,
@@ -18,6 +23,7 @@ from mribench.targets import (
 
 # Also imports the config's plugins, which may register strategies.
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+sort_keys(config)
 
 
 wildcard_constraints:

@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO, run_snakemake, write_yaml
 
 from mribench import registry
-from mribench.config import ConfigError, validate_config
+from mribench.config import ConfigError, sort_keys, validate_config
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -30,6 +30,22 @@ def refusal(config):
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
     return str(error.value)
+
+
+def test_the_same_settings_merged_in_another_order_are_written_the_same():
+    """Snakemake compares a job's params as written: a section's keys must not keep the order in which
+    config files were merged."""
+    from snakemake.utils import update_config
+
+    overlay = {"dataset": {"source": "demo", "demo": {"seed": 0, "image_size": 64}}}
+    profile_first = copy.deepcopy(overlay)
+    update_config(profile_first, DEFAULT)
+    update_config(profile_first, overlay)
+    defaults_first = copy.deepcopy(DEFAULT)
+    update_config(defaults_first, overlay)
+    assert repr(profile_first) != repr(defaults_first)  # what Snakemake does: the bug this guards
+    assert repr(sort_keys(profile_first)) == repr(sort_keys(defaults_first))
+    assert list(profile_first["dataset"]["demo"]) == sorted(DEFAULT["dataset"]["demo"])
 
 
 def test_default_config_is_valid():

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import pytest
 import yaml
-from conftest import REPO, TINY, run_snakemake, write_yaml
+from conftest import REPO, TINY, run_in_snakemake_server, run_snakemake, snakemake_command, write_yaml
 from snakemake.utils import update_config
 
 from mribench import registry, tuning
@@ -428,6 +428,21 @@ def planned(result):
 
 def test_nothing_changed_plans_nothing(tiny_run):
     assert planned(run_snakemake(tiny_run, "-n")) == set()
+
+
+def test_the_same_settings_merged_in_another_order_plan_nothing(tiny_run, tmp_path):
+    """The profiles' way, config.yaml read by the Snakefile's `configfile:` alone (`make demo`), merges
+    each section's keys in another order than a command line naming config.yaml first (the demo with
+    an overlay, README "Cross-validation"); the settings are the same, so nothing re-runs. On a copy of
+    the tiny run (hard links) holding config.yaml, where the Snakefile looks for it."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, copy_function=os.link)
+    (workdir / "config.yaml").symlink_to(REPO / "config.yaml")
+    command = snakemake_command(workdir, "-n")
+    command.remove(str(REPO / "config.yaml"))
+    result = run_in_snakemake_server(command)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned(result) == set()
 
 
 @pytest.mark.parametrize("key", sorted(set(leaf_keys(CONFIG)) | set(REBUILDS)))

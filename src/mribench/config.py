@@ -46,6 +46,19 @@ def validate_config(config, schema_path):
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
 
+def sort_keys(config):
+    """Sort every mapping of `config` by key, in place, and return it.
+
+    Snakemake re-runs a job whose params are written differently from its last run's, and a mapping's
+    keys come in the order the config files were merged: the demo's profile loads config.yaml through
+    the Snakefile, a command line with an overlay names it first (README, "Cross-validation"), and the
+    same settings in another order would re-run every job that reads a section as a whole."""
+    for key, value in sorted(config.items()):
+        del config[key]
+        config[key] = sort_keys(value) if isinstance(value, dict) else value
+    return config
+
+
 def _key(path):
     return ".".join(str(part) for part in path) or "(top level)"
 
