@@ -1,9 +1,13 @@
-"""Repeated k-fold cross-validation through the real workflow: a tiny run with 2 folds of one base and
-one strategy (profiles/tiny/cross-validation.yaml); its units: tests/test_folds.py. The tiny profile's
-feature-extraction grid makes it nested: each fold selects its point on its own inner validation.
+"""Repeated k-fold cross-validation through the real workflow: 2 folds of one base and one strategy
+(profiles/tiny/cross-validation.yaml) added to a copy of the session's tiny run, as a user adds folds
+to a finished run; its units: tests/test_folds.py. The tiny profile's feature-extraction grid makes it
+nested: each fold selects its point on its own inner validation.
 The JAX pass runs the folds through the workflow too, without the grid (profiles/tiny/one-target.yaml):
 what differs on JAX is the training and scoring of each fold model, and the grid on every fold cost
 CI minutes (issue 21's budget) for what the TensorFlow pass proves already."""
+
+import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -25,10 +29,25 @@ FOLDS = ["r0f0", "r0f1"]
 (EXTERNAL_SET,) = CONFIG["external_test_sets"]
 
 
+SINGLE_SPLIT_RULES = {
+    "obtain_dataset",
+    "audit",
+    "split_dataset",
+    "train",
+    "train_point",
+    "select",
+    "evaluate",
+}
+RAN = "cross-validation-jobs.json"  # the jobs the fixture's run ran, per rule, in the run folder
+
+
 @pytest.fixture(scope="module")
-def cv_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("cv_run")
-    run_snakemake(workdir, configfiles=PROFILES)
+def cv_run(tiny_run, tmp_path_factory):
+    """The tiny run, copied (its logs are rewritten in place), with the folds added."""
+    workdir = tmp_path_factory.mktemp("cv_run") / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    result = run_snakemake(workdir, configfiles=PROFILES)
+    (workdir / RAN).write_text(json.dumps(planned_jobs(result)))
     return workdir
 
 
@@ -91,6 +110,16 @@ def test_the_fold_figures_reach_summary_and_report(cv_run):
     html = (cv_run / "results/report.html").read_text()
     assert 'id="cross-validation"' in html and "corrected resampled t-test" in html
     assert "fold ensemble" in html and "r0f1" in html
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="on JAX one-target.yaml also drops the target's grid")
+def test_folds_added_to_a_finished_run_leave_its_single_split_as_it_was(cv_run):
+    """Adding cross_validation to a finished run trains and scores the folds alone: no job of the single
+    split ran again, only the statistics and the report, which read the folds' figures (and the
+    overlay's narrower models and strategies)."""
+    ran = read_json(cv_run / RAN)
+    assert set(ran) & SINGLE_SPLIT_RULES == set(), ran
+    assert {"cross_validation_folds", "train_fold_point", "select_fold", "fold_stats", "report"} <= set(ran)
 
 
 def test_changing_folds_or_repeats_reruns_only_fold_jobs(cv_run, tmp_path):

@@ -222,7 +222,7 @@ REBUILDS = {
     "dataset.demo.test_per_class": Rebuild(3, EVERYTHING, "source demo generates the images from it"),
     "dataset.demo.image_size": Rebuild(40, EVERYTHING, "source demo generates the images from it"),
     "dataset.demo.seed": Rebuild(1, EVERYTHING, "source demo generates the images from it"),
-    "dataset.val_fraction": Rebuild(0.25, FROM_SPLIT, "the split reads it"),
+    "dataset.val_fraction": Rebuild(0.375, FROM_SPLIT, "the split reads it"),
     "dataset.split_seed": Rebuild(7, FROM_SPLIT, "the split reads it"),
     "audit.on_invalid": Rebuild("skip", FROM_AUDIT, "the audit reads it"),
     "audit.near_duplicate_distance": Rebuild(2, FROM_AUDIT, "the audit reads it"),

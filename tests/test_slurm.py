@@ -1,5 +1,6 @@
 """The tiny workflow submitted to a real SLURM cluster through the slurm profile, its compute jobs
-training from ImageNet weights the login node fetched (here: a stand-in file, no internet).
+training from ImageNet weights the login node fetched (here: a stand-in file, no internet), then 2
+folds of cross-validation added in the same run folder.
 
 CI starts a one-node cluster with a fake GPU (.ci/slurm-up, from .ci/run); without a cluster the
 test is skipped. The slurm profile is used as shipped, with only what a site sets itself:
@@ -29,7 +30,8 @@ from conftest import (
 )
 
 import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
-from mribench import registry
+from mribench import registry, targets
+from mribench.provenance import file_sha256
 from mribench.targets import Target
 
 pytestmark = pytest.mark.slow
@@ -117,7 +119,10 @@ def test_tiny_workflow_on_slurm(tmp_path):
     workdir.mkdir()
     one_model = write_yaml(
         tmp_path / "one_model.yaml",
-        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
+        {
+            "models": ["mobilenetv2"],
+            "model_settings": {"mobilenetv2": {"weights": "imagenet"}},
+        },
     )
     # What fetch_weights leaves on the login node; the test runs offline, like compute nodes.
     fetched = imagenet_weights_standin(
@@ -164,6 +169,36 @@ def test_tiny_workflow_on_slurm(tmp_path):
         assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
     for job_id in submitted_job_ids(workdir, "evaluate"):
         assert "JOB_GRES=(null)" in show_job(job_id)  # evaluation asks for no GPU
+
+    two_folds_of_feature_extraction(workdir, tmp_path, one_model)
+
+
+def two_folds_of_feature_extraction(workdir, tmp_path, one_model):
+    """Then cross-validation in the same run folder: 2 folds of feature extraction, nested (each point
+    of its grid on each fold a GPU job, trained on that fold's split), each fold model scored by jobs
+    of its own, the baselines cross-validated too."""
+    two_folds = write_yaml(
+        tmp_path / "two_folds.yaml",
+        {"cross_validation": {"folds": 2, "repeats": 1}, "strategies": ["feature_extraction"]},
+    )
+    run_on_slurm(workdir, tmp_path / "profile", TINY, one_model, two_folds)
+
+    point_jobs = submitted_job_ids(workdir, "train_fold_point")
+    assert len(point_jobs) == 4  # 2 learning rates x 2 folds
+    for job_id in point_jobs:
+        job = show_job(job_id)
+        assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
+    target = Target("mobilenetv2", "feature_extraction", 42)
+    for index, fold in enumerate(targets.folds(2, 1)):
+        chosen = chosen_run(workdir, target.with_fold(fold))
+        train = read_json(chosen / "train.json")
+        assert train["split_sha256"] == file_sha256(workdir / f"results/data/folds/r0/f{index}.csv")
+        assert train["hardware"]["slurm_job_id"] in point_jobs
+    for rule in ("evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external", "baseline_fold"):
+        assert submitted_job_ids(workdir, rule), f"no {rule} job went to SLURM"
+    summary = pd.read_csv(workdir / "results/summary.csv")
+    row = summary[(summary.model == "mobilenetv2") & (summary.strategy == "feature_extraction")].iloc[0]
+    assert row.cv_folds == 2 and 0 <= row.cv_accuracy_mean <= 1 and 0 <= row.ensemble_accuracy <= 1
 
 
 def test_slurm_profile_sets_what_a_site_must_edit():
