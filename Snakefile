@@ -46,6 +46,7 @@ localrules:
     obtain_external_set,
     fetch_weights,
     select,
+    select_fold,
     prepare,
     report,
     model_card,

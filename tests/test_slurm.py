@@ -175,11 +175,16 @@ def test_tiny_workflow_on_slurm(tmp_path):
 
 def two_folds_of_feature_extraction(workdir, tmp_path, one_model):
     """Then cross-validation in the same run folder: 2 folds of feature extraction, nested (each point
-    of its grid on each fold a GPU job, trained on that fold's split), each fold model scored by jobs
-    of its own, the baselines cross-validated too."""
+    of its grid on each fold a GPU job, trained on that fold's split; each fold's pick on the login
+    node), each fold model scored by jobs of its own, a baseline cross-validated too (one: the other
+    runs the same code, and every SLURM job costs CI seconds)."""
     two_folds = write_yaml(
         tmp_path / "two_folds.yaml",
-        {"cross_validation": {"folds": 2, "repeats": 1}, "strategies": ["feature_extraction"]},
+        {
+            "cross_validation": {"folds": 2, "repeats": 1},
+            "strategies": ["feature_extraction"],
+            "baselines": ["intensity_histogram"],
+        },
     )
     run_on_slurm(workdir, tmp_path / "profile", TINY, one_model, two_folds)
 
@@ -194,6 +199,7 @@ def two_folds_of_feature_extraction(workdir, tmp_path, one_model):
         train = read_json(chosen / "train.json")
         assert train["split_sha256"] == file_sha256(workdir / f"results/data/folds/r0/f{index}.csv")
         assert train["hardware"]["slurm_job_id"] in point_jobs
+    assert submitted_job_ids(workdir, "select_fold") == []
     for rule in ("evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external", "baseline_fold"):
         assert submitted_job_ids(workdir, rule), f"no {rule} job went to SLURM"
     summary = pd.read_csv(workdir / "results/summary.csv")
