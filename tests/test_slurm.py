@@ -31,6 +31,7 @@ from conftest import (
 
 import mribench.model  # noqa: F401  (registers the Preprocess layer that model.keras holds)
 from mribench import registry, targets
+from mribench.folds import FOLD_SPLIT
 from mribench.provenance import file_sha256
 from mribench.targets import Target
 
@@ -119,10 +120,7 @@ def test_tiny_workflow_on_slurm(tmp_path):
     workdir.mkdir()
     one_model = write_yaml(
         tmp_path / "one_model.yaml",
-        {
-            "models": ["mobilenetv2"],
-            "model_settings": {"mobilenetv2": {"weights": "imagenet"}},
-        },
+        {"models": ["mobilenetv2"], "model_settings": {"mobilenetv2": {"weights": "imagenet"}}},
     )
     # What fetch_weights leaves on the login node; the test runs offline, like compute nodes.
     fetched = imagenet_weights_standin(
@@ -194,10 +192,9 @@ def two_folds_of_feature_extraction(workdir, tmp_path, one_model):
         job = show_job(job_id)
         assert "JobState=COMPLETED" in job and "JOB_GRES=gpu" in job, job
     target = Target("mobilenetv2", "feature_extraction", 42)
-    for index, fold in enumerate(targets.folds(2, 1)):
-        chosen = chosen_run(workdir, target.with_fold(fold))
-        train = read_json(chosen / "train.json")
-        assert train["split_sha256"] == file_sha256(workdir / f"results/data/folds/r0/f{index}.csv")
+    for fold in targets.folds(2, 1):
+        train = read_json(chosen_run(workdir, target.with_fold(fold)) / "train.json")
+        assert train["split_sha256"] == file_sha256(workdir / FOLD_SPLIT.format(**fold._asdict()))
         assert train["hardware"]["slurm_job_id"] in point_jobs
     assert submitted_job_ids(workdir, "select_fold") == []
     for rule in ("evaluate_fold", "evaluate_fold_testing", "evaluate_fold_external", "baseline_fold"):
