@@ -38,14 +38,18 @@ lint: $(SETUP)
 	$(BIN)/black --check --quiet src tests scripts bench
 	$(BIN)/hadolint containers/Dockerfile
 
-# The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX. Each
-# pass ends with its ten slowest tests; the last line is the wall time of both, pass or fail.
+# The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX, each
+# pass spread over PYTEST_WORKERS processes (pytest-xdist; one per core by default, and
+# tests/conftest.py keeps the tests of the session's tiny run in one of them). Each pass ends with its
+# ten slowest tests; the last line is the wall time of both, pass or fail.
+PYTEST_WORKERS ?= auto
 PYTEST_TIMING := --durations=10
+PYTEST := $(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_TIMING)
 
 test: lint
 	@start=$$(date +%s); status=0; \
-	$(BIN)/python -m pytest $(PYTEST_TIMING) || status=$$?; \
-	if [ $$status -eq 0 ]; then KERAS_BACKEND=jax $(BIN)/python -m pytest -m backends $(PYTEST_TIMING) || status=$$?; fi; \
+	$(PYTEST) || status=$$?; \
+	if [ $$status -eq 0 ]; then KERAS_BACKEND=jax $(PYTEST) -m backends || status=$$?; fi; \
 	echo "make test: $$(( $$(date +%s) - start )) s wall time ($$(nproc) cores, load $$(cut -d' ' -f1-3 /proc/loadavg)), $$([ $$status -eq 0 ] && echo passed || echo FAILED with status $$status)"; \
 	exit $$status
 

@@ -199,6 +199,18 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """`make test` spreads the tests over one process per core (pytest-xdist, `--dist loadgroup`):
+    the tests that read the session's tiny run form one group, so one process runs it once and
+    runs them all; the workflow runs marked `slow` come first, so that none of the longest starts
+    last while the other processes have run out of tests."""
+    for item in items:
+        if "tiny_run" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("tiny_run"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""

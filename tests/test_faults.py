@@ -110,6 +110,7 @@ def start_snakemake(workdir, configfiles):
 
 # TensorFlow only: what a kill leaves and Snakemake's restart are the backends' same code; restoring a
 # backup on JAX is test_resume.py's (marked `backends`), without the ~8 minutes this costs on JAX.
+@pytest.mark.slow
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     resumable = write_yaml(tmp_path / "resumable.yaml", RESUMABLE)
     configfiles = (TINY, resumable)

@@ -50,6 +50,7 @@ def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_p
     np.testing.assert_allclose(on_images, on_features, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
     overlay = write_yaml(
         tmp_path / "cached.yaml",

@@ -237,6 +237,7 @@ MODERN_BASES = {"convnexttiny": "ConvNeXtTiny", "efficientnetv2b0": "EfficientNe
 
 # TensorFlow only: on JAX, both bases' Grad-CAM is test_gradcam.py's and their training is the same
 # Keras code the JAX pass's tiny workflow runs with MobileNetV2 (this run costs ~6 minutes of CI).
+@pytest.mark.slow
 def test_the_modern_bases_train_evaluate_and_explain_in_the_tiny_workflow(tmp_path):
     """Both strategies (fine-tuning starts from feature extraction and unfreezes the configured
     depth) and evaluation of each, asking for their fine-tuning targets' files only; Grad-CAM of
@@ -314,6 +315,7 @@ def test_an_invalid_image_stops_the_workflow_unless_skipped(tmp_path):
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"the real-data sample is not at {SAMPLE}")
+@pytest.mark.slow
 def test_real_sample_through_source_path(tmp_path):
     sample = write_yaml(
         tmp_path / "sample.yaml",
