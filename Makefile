@@ -39,12 +39,12 @@ lint: $(SETUP)
 	$(BIN)/hadolint containers/Dockerfile
 
 # The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX, each
-# pass spread over PYTEST_WORKERS processes (pytest-xdist; one per core by default, and
-# tests/conftest.py keeps the tests of the session's tiny run in one of them). Each pass ends with its
-# ten slowest tests; the last line is the wall time of both, pass or fail.
+# pass spread over PYTEST_WORKERS processes (pytest-xdist; one per core by default) that take one test
+# at a time, the longest first (tests/conftest.py). Each pass ends with its ten slowest tests; the last
+# line is the wall time of both, pass or fail.
 PYTEST_WORKERS ?= auto
 PYTEST_TIMING := --durations=10
-PYTEST := $(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_TIMING)
+PYTEST := $(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --maxschedchunk 1 $(PYTEST_TIMING)
 
 test: lint
 	@start=$$(date +%s); status=0; \

@@ -1,3 +1,4 @@
+import fcntl
 import functools
 import json
 import os
@@ -199,24 +200,34 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """`make test` spreads the tests over one process per core (pytest-xdist, `--dist loadgroup`):
-    the tests that read the session's tiny run form one group, so one process runs it once and
-    runs them all; the workflow runs marked `slow` come first, so that none of the longest starts
-    last while the other processes have run out of tests."""
-    for item in items:
-        if "tiny_run" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("tiny_run"))
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The workflow runs marked `slow` first, then the tests of the session's tiny run: `make test`
+    hands the tests one at a time to one process per core (pytest-xdist), and none of the longest
+    should start last while the other processes have run out of tests."""
+
+    def longest_first(item):
+        return item.get_closest_marker("slow") is None, "tiny_run" not in item.fixturenames
+
+    items.sort(key=longest_first)
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The whole workflow on the tiny preset, run once for every test that inspects its outputs."""
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
-    (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
+    """The whole workflow on the tiny preset, run once for every test that inspects its outputs.
+
+    Under pytest-xdist, the first test process that needs it runs it in the folder all of them share,
+    and the others wait for it. Tests only read it (and dry-run in it); one that runs jobs works on a copy.
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = shared.parent  # the folder of every worker's base temp
+    workdir = shared / "tiny_run"
+    with open(shared / "tiny_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (workdir / CONSOLE).exists():
+            workdir.mkdir(exist_ok=True)
+            result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
+            (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
     return workdir
 
 

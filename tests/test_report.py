@@ -215,9 +215,9 @@ def test_browser_check_catches_what_it_must(tmp_path):
     assert found["remote_requests"] == ["http://example.invalid/x.png"]
 
 
-def test_snakemake_report_zip(tiny_run):
-    run_snakemake(tiny_run, "--report", "report.zip")
-    with zipfile.ZipFile(tiny_run / "report.zip") as archive:
+def test_snakemake_report_zip(tiny_run, tmp_path):
+    run_snakemake(tiny_run, "--report", str(tmp_path / "report.zip"))
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
         names = archive.namelist()
     assert any(n.endswith("report.html") for n in names)
     for output in ("gallery.png", "targets.csv", "mcnemar.csv", "_roc.png", "confusion.png"):

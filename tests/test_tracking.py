@@ -2,6 +2,7 @@
 own client; a tracking server that is down fails that job only, naming its URI."""
 
 import json
+import shutil
 import socket
 
 import pytest
@@ -17,12 +18,15 @@ RATES = ("0.001", "0.003")  # the tiny profile's feature-extraction learning rat
 
 @pytest.fixture(scope="module")
 def tracked(tiny_run, tmp_path_factory):
-    """The tiny run, tracked afterwards: only the track job runs."""
-    config = write_yaml(tmp_path_factory.mktemp("tracking") / "tracking.yaml", TRACKING_ON)
-    plan = planned_jobs(run_snakemake(tiny_run, "-n", configfiles=(TINY, config)))
+    """The tiny run, copied, tracked afterwards: only the track job runs."""
+    folder = tmp_path_factory.mktemp("tracking")
+    workdir = folder / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    config = write_yaml(folder / "tracking.yaml", TRACKING_ON)
+    plan = planned_jobs(run_snakemake(workdir, "-n", configfiles=(TINY, config)))
     assert plan == {"track": 1, "all": 1}, "tracking must not re-run any result"
-    run_snakemake(tiny_run, configfiles=(TINY, config))
-    return tiny_run
+    run_snakemake(workdir, configfiles=(TINY, config))
+    return workdir
 
 
 def mlflow_client(workdir):
