@@ -211,24 +211,33 @@ def pytest_collection_modifyitems(items):
     items.sort(key=longest_first)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The whole workflow on the tiny preset, run once for every test that inspects its outputs.
-
-    Under pytest-xdist, the first test process that needs it runs it in the folder all of them share,
-    and the others wait for it. Tests only read it (and dry-run in it); one that runs jobs works on a copy.
-    """
+def made_once(tmp_path_factory, name, make):
+    """The folder `name`, made by `make(folder)` once in the test session, however many test processes
+    ask for it: pytest-xdist runs a fixture once per process, so the first process that needs the
+    folder makes it, under a file lock, where all of them share it, and the others wait for it."""
     shared = tmp_path_factory.getbasetemp()
     if "PYTEST_XDIST_WORKER" in os.environ:
-        shared = shared.parent  # the folder of every worker's base temp
-    workdir = shared / "tiny_run"
-    with open(shared / "tiny_run.lock", "w") as lock:
+        shared = shared.parent  # the folder of every process's base temp
+    folder, made = shared / name, shared / f"{name}.made"
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not (workdir / CONSOLE).exists():
-            workdir.mkdir(exist_ok=True)
-            result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
-            (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
-    return workdir
+        if not made.exists():
+            make(folder)
+            made.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow on the tiny preset, run once for every test that inspects its outputs. Tests
+    only read it (and dry-run in it); one that runs jobs works on a copy."""
+
+    def run(workdir):
+        workdir.mkdir(exist_ok=True)
+        result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
+        (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
+
+    return made_once(tmp_path_factory, "tiny_run", run)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,16 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKEND, TINY, merged_config, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import (
+    BACKEND,
+    TINY,
+    made_once,
+    merged_config,
+    planned_jobs,
+    read_json,
+    run_snakemake,
+    write_yaml,
+)
 
 from mribench.provenance import file_sha256
 from mribench.tuning import read_pick
@@ -44,11 +53,13 @@ RAN = "cross-validation-jobs.json"  # the jobs the fixture's run ran, per rule, 
 @pytest.fixture(scope="module")
 def cv_run(tiny_run, tmp_path_factory):
     """The tiny run, copied (its logs are rewritten in place), with the folds added."""
-    workdir = tmp_path_factory.mktemp("cv_run") / "run"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
-    result = run_snakemake(workdir, configfiles=PROFILES)
-    (workdir / RAN).write_text(json.dumps(planned_jobs(result)))
-    return workdir
+
+    def add_folds(workdir):
+        shutil.copytree(tiny_run, workdir, symlinks=True)
+        result = run_snakemake(workdir, configfiles=PROFILES)
+        (workdir / RAN).write_text(json.dumps(planned_jobs(result)))
+
+    return made_once(tmp_path_factory, "cv_run", add_folds)
 
 
 def fold_jobs(plan):

@@ -6,7 +6,7 @@ import shutil
 import socket
 
 import pytest
-from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import TINY, made_once, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.tracking import flatten, sqlite_path
 
@@ -19,14 +19,15 @@ RATES = ("0.001", "0.003")  # the tiny profile's feature-extraction learning rat
 @pytest.fixture(scope="module")
 def tracked(tiny_run, tmp_path_factory):
     """The tiny run, copied, tracked afterwards: only the track job runs."""
-    folder = tmp_path_factory.mktemp("tracking")
-    workdir = folder / "run"
-    shutil.copytree(tiny_run, workdir, symlinks=True)
-    config = write_yaml(folder / "tracking.yaml", TRACKING_ON)
-    plan = planned_jobs(run_snakemake(workdir, "-n", configfiles=(TINY, config)))
-    assert plan == {"track": 1, "all": 1}, "tracking must not re-run any result"
-    run_snakemake(workdir, configfiles=(TINY, config))
-    return workdir
+
+    def track(workdir):
+        shutil.copytree(tiny_run, workdir, symlinks=True)
+        config = write_yaml(workdir.with_name("tracking.yaml"), TRACKING_ON)
+        plan = planned_jobs(run_snakemake(workdir, "-n", configfiles=(TINY, config)))
+        assert plan == {"track": 1, "all": 1}, "tracking must not re-run any result"
+        run_snakemake(workdir, configfiles=(TINY, config))
+
+    return made_once(tmp_path_factory, "tracked", track)
 
 
 def mlflow_client(workdir):
