@@ -161,7 +161,9 @@ def load_checked_model(path, target=None, classes=None):
         raise ModelMetadataError(f"{path} is not a Keras 3 .keras archive; mribench needs its model.keras")
     expected = (target.as_metadata() if target else {}) | ({"classes": list(classes)} if classes else {})
     metadata = check_metadata(path, **expected)
-    model = keras.models.load_model(path, safe_mode=True)
+    # Not compiled: scoring needs no optimizer, and fine-tuning compiles its own (loading ResNet50V2's
+    # model.keras took 3.4 s compiled, 2.5 s not; bench/README.md, "The demo's budget").
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
     size, n_classes = metadata["image_size"], len(metadata["classes"])
     if tuple(model.input_shape[1:]) != (size, size, 3) or model.output_shape[-1] != n_classes:
         raise ModelMetadataError(
