@@ -2,6 +2,7 @@ import fcntl
 import functools
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -214,7 +215,9 @@ def pytest_collection_modifyitems(items):
 def made_once(tmp_path_factory, name, make):
     """The folder `name`, made by `make(folder)` once in the test session, however many test processes
     ask for it: pytest-xdist runs a fixture once per process, so the first process that needs the
-    folder makes it, under a file lock, where all of them share it, and the others wait for it."""
+    folder makes it, under a file lock, where all of them share it, and the others wait for it. A
+    process whose `make` failed leaves no marker: the next one starts again from an empty place, so it
+    fails, if it does, with the same error rather than on the leftovers."""
     shared = tmp_path_factory.getbasetemp()
     if "PYTEST_XDIST_WORKER" in os.environ:
         shared = shared.parent  # the folder of every process's base temp
@@ -222,6 +225,7 @@ def made_once(tmp_path_factory, name, make):
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not made.exists():
+            shutil.rmtree(folder, ignore_errors=True)
             make(folder)
             made.touch()
     return folder
@@ -233,7 +237,7 @@ def tiny_run(tmp_path_factory):
     only read it (and dry-run in it); one that runs jobs works on a copy."""
 
     def run(workdir):
-        workdir.mkdir(exist_ok=True)
+        workdir.mkdir()
         result = run_snakemake(workdir, configfiles=TINY_RUN_PROFILES)
         (workdir / CONSOLE).write_text(result.stdout + result.stderr)  # what a person saw
 
