@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mribench.stats import write_statistics
-from mribench.targets import every_target
+from mribench.targets import Target
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 N_TEST = 1311
@@ -39,9 +39,11 @@ def main(resamples):
     rng = np.random.default_rng(0)
     y_true = rng.integers(0, 4, N_TEST)
     with tempfile.TemporaryDirectory() as tmp:
-        targets = every_target(
-            ("vgg16", "resnet50v2", "mobilenetv2"), ("feature_extraction", "fine_tuning"), [42]
-        )
+        targets = [
+            Target(model, strategy, 42)
+            for model in ("vgg16", "resnet50v2", "mobilenetv2")
+            for strategy in ("feature_extraction", "fine_tuning")
+        ]
         runs = [
             [t.model, t.strategy, t.seed, fake_predictions(Path(tmp) / f"{t.name}.csv", rng, y_true)]
             for t in targets

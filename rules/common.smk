@@ -38,8 +38,8 @@ wildcard_constraints:
 
 
 def every_target():
-    """Every target the config asks for: model x strategy x seed."""
-    return targets.every_target(config["models"], config["strategies"], config["seeds"])
+    """Every target the config asks for: model x strategy x seed, less exclude_targets."""
+    return targets.every_target(config)
 
 
 def every_baseline():

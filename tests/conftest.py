@@ -39,7 +39,7 @@ def tiny_run_trainings():
     from mribench import targets, tuning
 
     config = merged_config(*TINY_RUN_PROFILES)
-    every = targets.every_target(config["models"], config["strategies"], config["seeds"])
+    every = targets.every_target(config)
     return [trained for target in every for trained in tuning.points(config, target) or [target]]
 
 

@@ -103,6 +103,19 @@ def test_default_config_is_valid():
             {"dataset.source": "path", "dataset.path": "/nowhere/brain.zip"},
             ["`dataset.path`", "does not exist"],
         ),
+        (
+            {"exclude_targets": ["vgg16_from_scratch"]},
+            [
+                "`exclude_targets`",
+                "'vgg16_from_scratch' is not a target",
+                "targets: vgg16_feature_extraction",
+            ],
+        ),
+        ({"exclude_targets": ["vgg16 fine_tuning"]}, ["`exclude_targets.0`", "does not match"]),
+        (
+            {"models": ["vgg16"], "exclude_targets": ["vgg16_feature_extraction", "vgg16_fine_tuning"]},
+            ["`exclude_targets`", "leaves out every target"],
+        ),
     ],
 )
 def test_bad_config_names_its_key(changes, expected):

@@ -303,6 +303,14 @@ REBUILDS = {
         | REPORT,
         "fewer targets: the statistics, the remaining cards and the report drop the others",
     ),
+    "exclude_targets": Rebuild(
+        ["vgg16_fine_tuning"],
+        {"stats", f"stats_external {EXTERNAL_SET}"}
+        | COUNTERFACTUAL_STATS
+        | jobs("model_card", set(TARGETS) - {"vgg16_fine_tuning"})
+        | REPORT,
+        "one target fewer, as for `strategies`; the feature extraction it continued is still scored",
+    ),
     "models": Rebuild(
         CONFIG["models"] + ["efficientnetb0"],
         fetched_weights("efficientnetb0") | retrained(one_model("efficientnetb0")),

@@ -12,7 +12,7 @@ from conftest import REPO
 from mribench import tuning
 from mribench.config import ConfigError, training_job_settings, validate_config
 from mribench.records import collect_runs
-from mribench.targets import Target, TuningPoint
+from mribench.targets import Target, TuningPoint, every_target
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -148,6 +148,18 @@ def refusal(config):
             {"training.feature_extraction.equal_budget": True, "training.dropout": [0.5, 0.2]},
             "`training.feature_extraction.equal_budget`: true cannot be combined with a grid",
         ),
+        (
+            {
+                "strategies": ["feature_extraction", "from_scratch"],
+                "exclude_targets": [
+                    "vgg16_from_scratch",
+                    "resnet50v2_from_scratch",
+                    "mobilenetv2_from_scratch",
+                ],
+                "training.from_scratch.learning_rate": [1e-3, 3e-3],
+            },
+            "`training.from_scratch.learning_rate`: a list (a tuning grid) that no configured target reads",
+        ),
         ({"model_settings.vgg16.unfreeze_layers": [4, 99]}, "exceeds the 19 layers"),
         ({"tuning.select_on": "test_accuracy"}, "`tuning.select_on`: 'test_accuracy' is not one of"),
     ],
@@ -164,6 +176,19 @@ def test_the_grids_fine_tuning_continues_are_read():
         ),
         SCHEMA,
     )
+
+
+def test_an_excluded_target_is_still_trained_where_a_configured_one_continues_from_it():
+    """exclude_targets leaves vgg16's feature extraction unscored, not untrained: fine-tuning starts
+    from it, so its grid is read; resnet50v2's fine-tuning, left out, starts nothing."""
+    config = config_with(
+        exclude_targets=["vgg16_feature_extraction", "resnet50v2_fine_tuning"],
+        **{"training.feature_extraction.learning_rate": [1e-3, 3e-4]},
+    )
+    validate_config(config, SCHEMA)
+    assert FE not in every_target(config) and FT in every_target(config)
+    assert Target("resnet50v2", "fine_tuning", 42) not in every_target(config)
+    assert set(tuning.trained_targets(config)) == set(every_target(config)) | {FE}
 
 
 def test_a_tuned_targets_record_is_its_chosen_points_and_a_stale_selection_is_not_read(tmp_path):

@@ -82,6 +82,22 @@ def test_single_target_plans_only_what_it_needs(tmp_path):
     }
 
 
+def test_excluded_targets_are_not_planned_but_a_start_run_still_trains(tmp_path):
+    """The default study less vgg16's feature extraction and mobilenetv2's fine-tuning: 4 targets
+    scored; vgg16's feature extraction still trains, as the run its fine-tuning continues, and
+    mobilenetv2's does not train twice."""
+    excluded = write_yaml(
+        tmp_path / "excluded.yaml",
+        {"exclude_targets": ["vgg16_feature_extraction", "mobilenetv2_fine_tuning"]},
+    )
+    result = run_snakemake(tmp_path, "-n", configfiles=(excluded,))
+    jobs = planned_jobs(result)
+    assert jobs["train"] == 5 and jobs["evaluate"] == jobs["gradcam"] == jobs["model_card"] == 4
+    assert "results/runs/vgg16_feature_extraction/seed42/model.keras" in result.stdout
+    assert "results/runs/vgg16_feature_extraction/seed42/metrics.json" not in result.stdout
+    assert "mobilenetv2_fine_tuning" not in result.stdout
+
+
 @pytest.mark.backends
 def test_every_output_exists_and_is_consistent(tiny_run):
     split = pd.read_csv(tiny_run / "results/data/split.csv")

@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 
 from mribench import registry, sources, strategies, tuning
-from mribench.targets import MODEL_NAME
+from mribench.targets import MODEL_NAME, NAME
 
 
 class ConfigError(ValueError):
@@ -153,7 +153,22 @@ def _semantic_problems(config):
             problems.append(problem)
     for name, test_set in config["external_test_sets"].items():
         problems += _external_set_problems(name, test_set, dataset["classes"])
-    return problems + tuning.grid_problems(config) + _fold_problems(config)
+    return problems + _exclusion_problems(config) + tuning.grid_problems(config) + _fold_problems(config)
+
+
+def _exclusion_problems(config):
+    """Names in exclude_targets that are no target of models x strategies (a typo would leave the
+    target in without a word), or that leave no target to train."""
+    named = [NAME.format(model=m, strategy=s) for m in config["models"] for s in config["strategies"]]
+    problems = [
+        f"config key `exclude_targets`: {name!r} is not a target of models x strategies; targets: "
+        f"{', '.join(named)}"
+        for name in config["exclude_targets"]
+        if name not in named
+    ]
+    if not problems and set(named) <= set(config["exclude_targets"]):
+        problems.append("config key `exclude_targets`: it leaves out every target; leave at least one")
+    return problems
 
 
 def _fold_problems(config):

@@ -162,6 +162,7 @@ def write_report(
         baselines=baseline_rows(baselines, runs, split_rows, config["dataset"]["classes"]),
         untrained=not_imagenet(targets),
         budget={s: epoch_budget(config["training"], s) for s in config["strategies"]},
+        excluded=[target_label(Target.named(name, None)) for name in config["exclude_targets"]],
         signatures=source_signatures(audit_csv, split_rows) if audit_csv else None,
         per_seed=per_seed,
         several_seeds=len(config["seeds"]) > 1,

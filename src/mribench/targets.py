@@ -93,6 +93,12 @@ class Target:
         fold = Fold(int(wildcards.repeat), int(wildcards.fold)) if "fold" in wildcards.keys() else None
         return cls(wildcards.model, wildcards.strategy, int(wildcards.seed), point, fold)
 
+    @classmethod
+    def named(cls, name, seed):
+        """The target of a name (NAME, as exclude_targets lists it) and a seed (None: any)."""
+        model, strategy = name.split("_", 1)
+        return cls(model, strategy, seed)
+
     def at(self, point):
         """This target's tuning point `point` (on the same fold)."""
         return replace(self, point=point)
@@ -141,9 +147,16 @@ class Target:
         return metadata | ({"fold": self.fold.name} if self.fold else {})
 
 
-def every_target(models, strategies, seeds):
-    """model x strategy x seed, in the config's order."""
-    return [Target(model, strategy, seed) for model in models for strategy in strategies for seed in seeds]
+def every_target(config):
+    """model x strategy x seed, in the config's order, less the targets named in `exclude_targets`."""
+    excluded = set(config["exclude_targets"])
+    return [
+        Target(model, strategy, seed)
+        for model in config["models"]
+        for strategy in config["strategies"]
+        if NAME.format(model=model, strategy=strategy) not in excluded
+        for seed in config["seeds"]
+    ]
 
 
 def baselines(kinds, seeds):

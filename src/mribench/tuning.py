@@ -11,13 +11,13 @@ Keras: the workflow and the selection job use it.
 import copy
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from mribench import strategies
-from mribench.targets import Target, TuningPoint
+from mribench.targets import TuningPoint, every_target
 
 
 @dataclass(frozen=True)
@@ -189,16 +189,19 @@ def list_problems(config):
 
 
 def trained_targets(config):
-    """Every target a config trains: its targets and the runs its continuing strategies start from
-    (unknown strategies left out: validation names them)."""
-    names = [name for name in config["strategies"] if name in strategies.STRATEGIES]
-    names += [strategies.get_strategy(name).continues for name in names]
-    return [
-        Target(model, name, seed)
-        for model in config["models"]
-        for name in dict.fromkeys(filter(None, names))
-        for seed in config["seeds"][:1]
+    """Every target a config trains, on its first seed: its targets and the runs its continuing
+    strategies start from (unknown strategies left out: validation names them)."""
+    known = [
+        target
+        for target in every_target(config)
+        if target.strategy in strategies.STRATEGIES and target.seed == config["seeds"][0]
     ]
+    starts = [
+        replace(target, strategy=continued)
+        for target in known
+        if (continued := strategies.get_strategy(target.strategy).continues)
+    ]
+    return list(dict.fromkeys(known + starts))
 
 
 def grid_problems(config):
