@@ -54,7 +54,7 @@ test: lint
 	exit $$status
 
 # Benchmarks (bench/README.md): each prints a table and writes bench/results/<name>.json.
-BENCHMARKS := pipeline training feature_cache inference workflow
+BENCHMARKS := pipeline training feature_cache inference workflow trace
 
 bench: $(SETUP)
 	for name in $(BENCHMARKS); do $(BIN)/python bench/bench_$$name.py || exit 1; done

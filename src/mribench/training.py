@@ -175,7 +175,8 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
             model, data, n_classes, batch_size, compile_settings, fit_settings, training["batch_norm_batches"]
         )
         return resumable
-    model.compile(**compile_settings)
+    val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
+    compile_and_build(model, compile_settings, val[0])
     train = pipeline.TrainingBatches(
         *data["train"],
         n_classes,
@@ -184,7 +185,6 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
         job.settings["augmentation"] if augmentation == "pipeline" else None,
         first_epoch=resumable.finished_epochs,
     )
-    val = pipeline.EvaluationBatches(*data["val"], n_classes, batch_size)
     # the stream's first batches (epoch 0's, also in a resumed run): the same before every validation
     first_batches = pipeline.TrainingBatches(*data["train"], n_classes, batch_size, seed, train.augmentation)
     fit_settings["callbacks"][:0] = batch_norm.precise_batch_norm(
@@ -195,6 +195,19 @@ def fit_stage(model, augmentation, data, job, compile_settings, fingerprint, out
         train, validation_data=val, steps_per_epoch=train.steps_per_epoch, shuffle=False, **fit_settings
     )
     return resumable
+
+
+def compile_and_build(model, compile_settings, batch):
+    """Compile `model`, then create its optimizer's and metrics' variables from `batch` (inputs,
+    one-hot labels), before fit. Keras on TensorFlow otherwise creates them inside the first trace of
+    the training step, and TensorFlow traces a step that creates variables twice: half the CPU of a
+    tiny MobileNetV2 training (bench/README.md, "Tracing the training step once"). The same weights
+    come out either way."""
+    model.compile(**compile_settings)
+    model.optimizer.build(model.trainable_variables)
+    inputs, labels = batch[0][:1], batch[1][:1]
+    model.compute_metrics(inputs, labels, model(inputs, training=False), sample_weight=None)
+    model.reset_metrics()
 
 
 def progress_label(target):
@@ -348,7 +361,7 @@ def fit_on_cached_features(
         )
         one_hot[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
-    head.compile(**compile_settings)
+    compile_and_build(head, compile_settings, (features["val"][:1], one_hot["val"][:1]))
     train_features = pipeline.EvaluationBatches(features["train"], batch_size=batch_size)
     callbacks = batch_norm.precise_batch_norm(train_features, train_features.num_batches, batch_norm_batches)
     fit_settings = fit_settings | {"callbacks": callbacks + fit_settings.get("callbacks", [])}
