@@ -361,7 +361,7 @@ def fit_on_cached_features(
         )
         one_hot[part] = keras.utils.to_categorical(labels, n_classes)
     head = head_model(model, pooled)
-    compile_and_build(head, compile_settings, (features["val"][:1], one_hot["val"][:1]))
+    compile_and_build(head, compile_settings, (features["val"], one_hot["val"]))
     train_features = pipeline.EvaluationBatches(features["train"], batch_size=batch_size)
     callbacks = batch_norm.precise_batch_norm(train_features, train_features.num_batches, batch_norm_batches)
     fit_settings = fit_settings | {"callbacks": callbacks + fit_settings.get("callbacks", [])}
