@@ -38,18 +38,23 @@ lint: $(SETUP)
 	$(BIN)/black --check --quiet src tests scripts bench
 	$(BIN)/hadolint containers/Dockerfile
 
-# The whole suite on TensorFlow, then the tests marked `backends` (workflow included) on JAX, each
-# pass spread over PYTEST_WORKERS processes (pytest-xdist; one per core by default) that take one test
-# at a time, the longest first (tests/conftest.py). Each pass ends with its ten slowest tests; the last
-# line is the wall time of both, pass or fail.
+# The whole suite on TensorFlow and, at the same time, the tests marked `backends` (workflow included) on
+# JAX, each pass spread over PYTEST_WORKERS processes (pytest-xdist; one per core by default) that take
+# one test at a time (tests/conftest.py says in which order). Run together, one pass's tests use the
+# cores while the other's wait (for a shared run, a frozen workflow, a Snakemake starting). Each pass
+# ends with its ten slowest tests, the JAX pass's output after the TensorFlow pass's; the last line is
+# the wall time of both, pass or fail.
 PYTEST_WORKERS ?= auto
 PYTEST_TIMING := --durations=10
 PYTEST := $(BIN)/python -m pytest --numprocesses $(PYTEST_WORKERS) --maxschedchunk 1 $(PYTEST_TIMING)
 
 test: lint
-	@start=$$(date +%s); status=0; \
-	$(PYTEST) || status=$$?; \
-	if [ $$status -eq 0 ]; then KERAS_BACKEND=jax $(PYTEST) -m backends || status=$$?; fi; \
+	@start=$$(date +%s); jax_log=$$(mktemp /tmp/mribench-jax-pass.XXXXXX); \
+	KERAS_BACKEND=jax $(PYTEST) -m backends >"$$jax_log" 2>&1 & jax_pass=$$!; \
+	status=0; $(PYTEST) || status=$$?; \
+	jax_status=0; wait $$jax_pass || jax_status=$$?; \
+	echo "=== JAX pass: KERAS_BACKEND=jax pytest -m backends"; cat "$$jax_log"; rm -f "$$jax_log"; \
+	[ $$status -ne 0 ] || status=$$jax_status; \
 	echo "make test: $$(( $$(date +%s) - start )) s wall time ($$(nproc) cores, load $$(cut -d' ' -f1-3 /proc/loadavg)), $$([ $$status -eq 0 ] && echo passed || echo FAILED with status $$status)"; \
 	exit $$status
 

@@ -201,15 +201,28 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+# The session's shared runs (made_once), each made on the one before it: the longest chain of work.
+SHARED_RUNS = ("tiny_run", "cv_run")
+
+
+@pytest.hookimpl(trylast=True)  # after `-m backends` deselected what the pass does not run
 def pytest_collection_modifyitems(items):
-    """The workflow runs marked `slow` first, then the tests of the session's tiny run: `make test`
-    hands the tests one at a time to one process per core (pytest-xdist), and none of the longest
-    should start last while the other processes have run out of tests."""
+    """`make test` hands the tests one at a time to one process per core (pytest-xdist); a process
+    that needs a shared run another one is making waits for it, and none of the longest should start
+    last while the others have run out of tests. So: first one test of the deepest shared run (it makes
+    the chain), then the workflow runs marked `slow`, then the tests that need no shared run, while the
+    chain is made, and last the other tests of the shared runs."""
+    deepest = next((run for run in reversed(SHARED_RUNS) if any(run in i.fixturenames for i in items)), None)
+    first = next((item for item in items if deepest in item.fixturenames), None)
 
-    def longest_first(item):
-        return item.get_closest_marker("slow") is None, "tiny_run" not in item.fixturenames
+    def rank(item):
+        if item is first:
+            return 0
+        if item.get_closest_marker("slow"):
+            return 1
+        return 3 if set(SHARED_RUNS) & set(item.fixturenames) else 2
 
-    items.sort(key=longest_first)
+    items.sort(key=rank)
 
 
 def made_once(tmp_path_factory, name, make):

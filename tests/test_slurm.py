@@ -54,15 +54,22 @@ def default_partition():
     return defaults[0] if listing.returncode == 0 and defaults else None
 
 
-PARTITION = default_partition()
-NO_CLUSTER = "no SLURM cluster answers `sinfo` (CI starts one with .ci/slurm-up)"
+@pytest.fixture(scope="module")
+def partition():
+    """The cluster's default partition; without a cluster the test is skipped. Asked when a test
+    runs, not when the tests are collected: where SLURM's commands are installed but no controller
+    runs, `sinfo` takes 9 s to give up, in every pytest process."""
+    found = default_partition()
+    if found is None:
+        pytest.skip("no SLURM cluster answers `sinfo` (CI starts one with .ci/slurm-up)")
+    return found
 
 
-def site_profile(directory):
+def site_profile(directory, partition):
     """profiles/slurm with what a site edits: partitions, resources that fit the CI node, squeue."""
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
-    profile["default-resources"] |= {"slurm_partition": PARTITION, "mem_mb": 1000, "runtime": 10}
-    profile["set-resources"]["train"] |= {"slurm_partition": PARTITION, "mem_mb": 3000, "runtime": 15}
+    profile["default-resources"] |= {"slurm_partition": partition, "mem_mb": 1000, "runtime": 10}
+    profile["set-resources"]["train"] |= {"slurm_partition": partition, "mem_mb": 3000, "runtime": 15}
     assert profile["set-resources"]["train_point"] is profile["set-resources"]["train"]  # a YAML alias
     profile["set-resources"]["evaluate"] = {"mem_mb": 2000, "runtime": 10}
     # the test node has 2 CPUs: no job may ask for more (a job that does stays pending, reason
@@ -115,8 +122,7 @@ def run_on_slurm(workdir, profile, *configfiles):
     assert process.returncode == 0, output[-8000:]
 
 
-@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
-def test_tiny_workflow_on_slurm(tmp_path):
+def test_tiny_workflow_on_slurm(partition, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     one_model = write_yaml(
@@ -130,7 +136,7 @@ def test_tiny_workflow_on_slurm(tmp_path):
         32,
         7,
     )
-    run_on_slurm(workdir, site_profile(tmp_path / "profile"), TINY, one_model)
+    run_on_slurm(workdir, site_profile(tmp_path / "profile", partition), TINY, one_model)
 
     summary = pd.read_csv(workdir / "results/summary.csv")
     assert sorted(summary[summary.model == "mobilenetv2"].strategy) == ["feature_extraction", "fine_tuning"]
@@ -219,7 +225,7 @@ def test_slurm_profile_sets_what_a_site_must_edit():
     assert {rule: profile["set-resources"].get(rule) for rule in derived} == dict.fromkeys(derived, train)
 
 
-@pytest.mark.skipif(PARTITION is None, reason=NO_CLUSTER)
+@pytest.mark.usefixtures("partition")
 def test_the_partition_placeholder_is_named_when_left_unset(tmp_path):
     (tmp_path / "results/data/dataset").mkdir(parents=True)  # so that the first job is a SLURM job
     result = subprocess.run(

@@ -2,6 +2,7 @@
 target gets, and which jobs the workflow plans for them."""
 
 import dataclasses
+import shutil
 
 import keras
 import numpy as np
@@ -9,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
-    NO_GRID,
     REPO,
     TINY,
+    chosen_run,
+    merged_config,
     planned_jobs,
     read_json,
     run_snakemake,
@@ -236,37 +238,42 @@ def test_registering_a_strategy_refuses_a_taken_or_unusable_name():
     assert "Linear" not in strategies.STRATEGIES
 
 
-@pytest.mark.slow
-def test_a_strategy_a_plugin_registers_runs_through_the_whole_workflow(tmp_path):
-    """The toy linear probe (tests/plugins/linear_probe.py) is declared in its own file only: the
-    workflow plans, trains, evaluates, explains, compares, draws, reports and describes it."""
+def test_a_strategy_a_plugin_registers_runs_through_the_whole_workflow(tiny_run, tmp_path):
+    """The toy linear probe (tests/plugins/linear_probe.py) is declared in its own file only: added to
+    a copy of the session's tiny run, as a user adds a strategy to a finished study, the workflow plans,
+    tunes (on feature extraction's grid, the section it reads), trains, evaluates, explains, compares,
+    draws, reports and describes it, and trains nothing it had trained already."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
     toy = write_yaml(
         tmp_path / "toy.yaml",
         {
             "plugins": [str(LINEAR_PROBE)],
             "models": ["vgg16"],
             "strategies": ["feature_extraction", "linear_probe"],
-        }
-        | NO_GRID,
+        },
     )
-    run_snakemake(tmp_path, configfiles=(TINY, toy))
+    ran = planned_jobs(run_snakemake(workdir, configfiles=(TINY, toy)))
+    grid = merged_config(TINY)["training"]["feature_extraction"]["learning_rate"]
+    assert ran["train_point"] == len(grid) and "train" not in ran  # the probe's points, nothing else
     probe = Target("vgg16", "linear_probe", 42)
-    model = keras.models.load_model(tmp_path / probe.run_dir / "model.keras", safe_mode=True)
+    trained = chosen_run(workdir, probe)
+    model = keras.models.load_model(trained / "model.keras", safe_mode=True)
     assert [layer.name for layer in model.layers][-2:] == ["pool", "predictions"]  # no hidden layer
-    train = read_json(tmp_path / probe.run_dir / "train.json")
+    train = read_json(trained / "train.json")
     assert [stage["stage"] for stage in train["stages"]] == ["linear_probe"]
-    assert train["stages"][0]["learning_rate"] == 1.0e-3  # the tiny profile's feature extraction's
-    summary = pd.read_csv(tmp_path / "results/summary.csv")
+    assert train["stages"][0]["learning_rate"] in grid
+    summary = pd.read_csv(workdir / "results/summary.csv")
     assert set(summary.strategy) == {
         "feature_extraction",
         "linear_probe",
         "file_metadata",
         "intensity_histogram",
     }
-    [comparison] = read_json(tmp_path / "results/stats/stats.json")["strategy_comparisons"]
+    [comparison] = read_json(workdir / "results/stats/stats.json")["strategy_comparisons"]
     assert (comparison["first"], comparison["second"]) == ("feature_extraction", "linear_probe")
     assert "linear probing" in comparison["sentence"]
-    assert (tmp_path / probe.run_dir / "gradcam/gallery.png").stat().st_size > 0
-    assert "linear probing" in (tmp_path / "results/report.html").read_text()
-    card = (tmp_path / probe.run_dir / "MODEL_CARD.md").read_text()
+    assert (workdir / probe.run_dir / "gradcam/gallery.png").stat().st_size > 0
+    assert "linear probing" in (workdir / "results/report.html").read_text()
+    card = (workdir / probe.run_dir / "MODEL_CARD.md").read_text()
     assert card.startswith("# Model card: vgg16 · linear probing · seed 42")

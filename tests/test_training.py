@@ -1,7 +1,9 @@
+import shutil
+
 import keras
 import numpy as np
 import pytest
-from conftest import TINY, read_json, run_snakemake, write_yaml
+from conftest import TINY, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench import pipeline
 from mribench.model import build_model, save_model
@@ -50,8 +52,11 @@ def test_cached_feature_training_leaves_a_complete_model_that_takes_images(tmp_p
     np.testing.assert_allclose(on_images, on_features, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
+def test_the_workflow_trains_on_cached_features_when_asked(tiny_run, tmp_path):
+    """Asked in a copy of the session's tiny run: only the target's own jobs, the statistics and the
+    report run again."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
     overlay = write_yaml(
         tmp_path / "cached.yaml",
         {
@@ -60,12 +65,13 @@ def test_the_workflow_trains_on_cached_features_when_asked(tmp_path):
             "training": {"feature_extraction": {"cache_features": True, "learning_rate": 1.0e-3}},
         },
     )
-    run_snakemake(tmp_path, configfiles=(TINY, overlay))
-    run = tmp_path / "results/runs/mobilenetv2_feature_extraction/seed42"
+    ran = planned_jobs(run_snakemake(workdir, configfiles=(TINY, overlay)))
+    assert ran["train"] == 1 and not {"baseline", "split_dataset", "audit"} & set(ran)
+    run = workdir / "results/runs/mobilenetv2_feature_extraction/seed42"
     train = read_json(run / "train.json")
     assert train["workflow"] == AUGMENTATION_PLACES["cached_features"]
     assert train["jit_compile"] is False and train["mixed_precision"] == "float32"
     assert train["backend"]["name"] == "tensorflow"
-    assert AUGMENTATION_PLACES["cached_features"] in (tmp_path / "results/report.html").read_text()
+    assert AUGMENTATION_PLACES["cached_features"] in (workdir / "results/report.html").read_text()
     assert read_json(run / "metrics.json")["test"]["n_images"] > 0
     assert not list(run.glob(".images-*"))
