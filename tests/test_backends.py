@@ -161,7 +161,8 @@ export_target(target, out / "model.keras", {str(trained_model / "split.csv")!r},
 
 @pytest.mark.parametrize("listed", [True, False])
 def test_make_setup_installs_the_cuda_build_where_nvidia_smi_lists_a_gpu(tmp_path, listed):
-    env = fake_nvidia_smi(tmp_path) if listed else {"PATH": "/usr/bin:/bin"}
+    # MAKEFLAGS emptied: under `make test GPU=0` it would hand GPU=0 to these makes too
+    env = (fake_nvidia_smi(tmp_path) if listed else {"PATH": "/usr/bin:/bin"}) | {"MAKEFLAGS": ""}
     plan = subprocess.run(
         ["make", "-n", "setup", f"VENV={tmp_path / 'venv'}"], capture_output=True, text=True, cwd=REPO,
         env=os.environ | env,
