@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.model_selection import train_test_split
 
 from mribench.sources import DatasetError
 from mribench.split import COLUMNS
@@ -93,6 +92,8 @@ def inner_validation(groups, val_fraction, seed, fold):
             f"({counts.to_dict()}) to carve an inner validation split with dataset.val_fraction "
             f"{val_fraction}; use fewer cross_validation.folds, another val_fraction, or add images"
         )
+    from sklearn.model_selection import train_test_split  # here, not atop: as in mribench.split
+
     _, val = train_test_split(groups.index, test_size=val_fraction, stratify=groups.label, random_state=seed)
     return set(val)
 

@@ -8,7 +8,6 @@ threshold pairs some distinct slices, and chaining such pairs could tie many ima
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mribench.sources import DatasetError
 
@@ -37,6 +36,10 @@ def split_dataset(images, val_fraction, seed, test_overlap="keep"):
             "image on both sides (copies of one image count once, for the label most copies carry; "
             "results/data/audit.csv lists them); add images or change dataset.val_fraction"
         )
+    # imported here: the Snakefile imports this module (through mribench.folds) for its paths, and
+    # scikit-learn's model_selection took 0.6 s of every Snakemake start, dry run and cluster job
+    from sklearn.model_selection import train_test_split
+
     _, val_groups = train_test_split(
         group_labels.index, test_size=val_fraction, stratify=group_labels, random_state=seed
     )
