@@ -19,7 +19,8 @@ from PIL import Image
 
 from mribench.audit import AuditError, audit_dataset
 from mribench.evaluation import evaluate_target
-from mribench.model import ModelMetadataError, build_model, save_model
+from mribench.model import build_model, save_model
+from mribench.model_file import ModelMetadataError
 from mribench.sources import DatasetError, obtain_dataset
 from mribench.split import split_dataset
 from mribench.targets import Target

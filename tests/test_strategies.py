@@ -24,7 +24,8 @@ from conftest import (
 from mribench.audit import write_audit
 from mribench.batch_norm import batch_norm_layers
 from mribench.config import training_job_settings
-from mribench.model import build_model, read_metadata
+from mribench.model import build_model
+from mribench.model_file import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 from mribench.split import write_split
 from mribench.strategies import epoch_budget, get_strategy

@@ -22,7 +22,7 @@ from conftest import (
 from PIL import Image
 
 from mribench import tuning
-from mribench.model import read_metadata
+from mribench.model_file import read_metadata
 from mribench.phantoms import KNOWN_CLASSES, generate_dataset
 from mribench.targets import Target, TuningPoint
 

@@ -159,7 +159,7 @@ def predict(args):
 
 def refusal_reason(error):
     """Why a model file was refused, in one line."""
-    from mribench.model import ModelMetadataError
+    from mribench.model_file import ModelMetadataError
 
     if isinstance(error, ModelMetadataError):
         return str(error)
@@ -172,11 +172,17 @@ def refusal_reason(error):
 
 
 def load_model_for_prediction(path):
-    """A model.keras on the chosen Keras backend, or an exported model.onnx on ONNX Runtime."""
-    from mribench.model import load_checked_model
+    """A model.keras on the chosen Keras backend, or an exported model.onnx on ONNX Runtime. A file
+    that is not mribench's model.keras is refused before Keras is imported."""
+    from mribench.model_file import check_model_file
     from mribench.prediction import load_onnx_model
 
-    return (load_onnx_model if path.endswith(".onnx") else load_checked_model)(path)
+    if path.endswith(".onnx"):
+        return load_onnx_model(path)
+    check_model_file(path)
+    from mribench.model import load_checked_model
+
+    return load_checked_model(path)
 
 
 @contextlib.contextmanager

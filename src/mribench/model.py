@@ -10,12 +10,7 @@ from keras import layers
 
 from mribench import pipeline, registry
 from mribench.batch_norm import BatchMoments, batch_norm_layers
-
-METADATA_ENTRY = "mribench.json"
-
-
-class ModelMetadataError(ValueError):
-    pass
+from mribench.model_file import METADATA_ENTRY, ModelMetadataError, check_model_file
 
 
 @keras.saving.register_keras_serializable(package="mribench")
@@ -138,29 +133,12 @@ def save_model(model, path, metadata):
         partial.unlink(missing_ok=True)
 
 
-def read_metadata(path):
-    """What the model was trained as: base, strategy, seed, classes, image size, preprocessing."""
-    with zipfile.ZipFile(path) as archive:
-        if METADATA_ENTRY not in archive.namelist():
-            raise ModelMetadataError(
-                f"{path} has no mribench metadata ({METADATA_ENTRY}): it was not saved by mribench's training"
-            )
-        return json.loads(archive.read(METADATA_ENTRY))
-
-
 def load_checked_model(path, target=None, classes=None):
     """The model.keras at `path` and its mribench metadata, refused (ModelMetadataError) unless it is
     an mribench model.keras whose network matches its metadata, trained as `target` (a
     targets.Target) on `classes`, where given. Loaded in Keras' safe mode: no code in the file runs."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelMetadataError(
-            f"{path}: no such model file (expected results/runs/<target>/seed<N>/model.keras)"
-        )
-    if not zipfile.is_zipfile(path):
-        raise ModelMetadataError(f"{path} is not a Keras 3 .keras archive; mribench needs its model.keras")
     expected = (target.as_metadata() if target else {}) | ({"classes": list(classes)} if classes else {})
-    metadata = check_metadata(path, **expected)
+    metadata = check_model_file(path, **expected)
     # Not compiled: scoring needs no optimizer, and fine-tuning compiles its own (loading ResNet50V2's
     # model.keras took 3.4 s compiled, 2.5 s not; bench/README.md, "The demo's budget").
     model = keras.models.load_model(path, safe_mode=True, compile=False)
@@ -172,17 +150,3 @@ def load_checked_model(path, target=None, classes=None):
             "the file was altered; retrain it with the workflow."
         )
     return model, metadata
-
-
-def check_metadata(path, **expected):
-    """Refuse a model.keras that was trained as something else than the run it stands in."""
-    metadata = read_metadata(path)
-    wrong = {key: (metadata.get(key), value) for key, value in expected.items() if metadata.get(key) != value}
-    if wrong:
-        details = "; ".join(
-            f"{key} is {found!r}, expected {value!r}" for key, (found, value) in wrong.items()
-        )
-        raise ModelMetadataError(
-            f"{path} does not belong here: {details}. Delete it and let the workflow retrain it."
-        )
-    return metadata

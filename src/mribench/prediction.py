@@ -11,7 +11,7 @@ from PIL import Image
 from mribench import images
 from mribench.decoding import UnusableImage, decode
 from mribench.intensity import model_reference
-from mribench.model import ModelMetadataError
+from mribench.model_file import ModelMetadataError
 from mribench.sources import walk_images
 
 
