@@ -118,10 +118,13 @@ def free_port():
 
 
 def test_a_tracking_server_that_is_down_fails_the_track_job_only_naming_its_uri(tracked, tmp_path):
-    """Runs last in this module: the failed job leaves no tracked.json."""
+    """On a copy of the tracked run: the failed job leaves no tracked.json, which the other tests read,
+    maybe at the same time in another process."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tracked, workdir, symlinks=True)
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     down = write_yaml(tmp_path / "down.yaml", {"tracking": {"mlflow": {"enabled": True, "uri": uri}}})
-    result = run_snakemake(tracked, configfiles=(TINY, down), check=False)
+    result = run_snakemake(workdir, configfiles=(TINY, down), check=False)
     console = result.stdout + result.stderr
     assert result.returncode != 0
     assert (
@@ -129,9 +132,9 @@ def test_a_tracking_server_that_is_down_fails_the_track_job_only_naming_its_uri(
         in console
     )
     assert "Error in rule track" in console and console.count("Error in rule") == 1
-    log = (tracked / "logs/track/track.log").read_text()
+    log = (workdir / "logs/track/track.log").read_text()
     assert f"TrackingError: the MLflow tracking store at {uri}" in log
-    assert (tracked / "results/report.html").exists()  # the results are untouched
+    assert (workdir / "results/report.html").exists()  # the results are untouched
 
 
 def test_config_values_become_flat_params():
