@@ -82,8 +82,8 @@ SNAKEMAKE_ENV = os.environ | {"PYTHONUNBUFFERED": "1"}
 
 @functools.cache
 def snakemake_server():
-    """The process that runs dry runs (tests/snakemake_server.py says why), started on first use; it
-    ends when the tests close its stdin by ending."""
+    """The process that runs the tests' snakemake commands (tests/snakemake_server.py says why), started
+    on first use; it ends when the tests close its stdin by ending."""
     return subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "snakemake_server.py")],
         stdin=subprocess.PIPE,
@@ -108,14 +108,9 @@ def run_in_snakemake_server(command):
 
 
 def run_snakemake(workdir, *args, configfiles=(TINY,), check=True):
-    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`.
-
-    Dry runs go to the snakemake server (the same command line, without Snakemake's start-up)."""
-    command = snakemake_command(workdir, *args, configfiles=configfiles)
-    if {"-n", "--dry-run"} & set(args):
-        result = run_in_snakemake_server(command)
-    else:
-        result = subprocess.run(command, capture_output=True, text=True, env=SNAKEMAKE_ENV)
+    """Run the real workflow of this repository in `workdir`, with config.yaml under `configfiles`, in
+    the snakemake server (the same command line, without Snakemake's start-up)."""
+    result = run_in_snakemake_server(snakemake_command(workdir, *args, configfiles=configfiles))
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"

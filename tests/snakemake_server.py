@@ -1,9 +1,12 @@
 """Snakemake's command line, run many times without paying its start-up each time.
 
 Importing Snakemake takes most of a dry run's CPU time (about 1.5 of 2 s; `python -X importtime`),
-and the tests make about a hundred dry runs. This process imports it once, then for each request
-forks a child that runs `snakemake.cli.main` exactly as the `snakemake` command does. Each child is
-a fresh copy of this single-threaded process, so no run sees another's state.
+and the tests make about a hundred dry runs and twenty runs; where SLURM is installed and no
+controller answers, Snakemake's SLURM plugin also waits 9 s for `scontrol` at that import
+(bench/README.md). This process imports it once, then for each request forks a child that runs
+`snakemake.cli.main` exactly as the `snakemake` command does, jobs and all. Each child is a fresh copy
+of this single-threaded process, so no run sees another's state. (A test that signals a run's
+processes starts the `snakemake` command itself: tests/test_faults.py.)
 
 Protocol (tests/conftest.py, `run_snakemake`): one JSON line per request on stdin,
 {"args": [...], "stdout": path, "stderr": path}; one JSON line back, {"returncode": n}.

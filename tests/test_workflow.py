@@ -251,7 +251,7 @@ def test_a_grid_trains_every_point_and_only_the_chosen_one_is_scored(tiny_run):
 MODERN_BASES = {"convnexttiny": "ConvNeXtTiny", "efficientnetv2b0": "EfficientNetV2B0"}
 
 
-# TensorFlow only: on JAX, both bases' Grad-CAM is test_gradcam.py's and their training is the same
+# TensorFlow only: on JAX, ConvNeXtTiny's Grad-CAM is test_gradcam.py's and their training is the same
 # Keras code the JAX pass's tiny workflow runs with MobileNetV2 (this run costs ~6 minutes of CI).
 @pytest.mark.slow
 def test_the_modern_bases_train_evaluate_and_explain_in_the_tiny_workflow(tmp_path):
