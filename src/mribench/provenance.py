@@ -37,15 +37,15 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def hardware():
-    """The machine a job runs on: node, CPU and GPU models (GPU names as the Keras backend sees them),
-    and the SLURM job and visible GPUs, so a cluster run can be traced back to its job."""
-    from mribench import backend
-
+def hardware(gpus):
+    """The machine a job runs on: node, CPU, the `gpus` its work ran on, and the SLURM job and visible
+    GPUs, so a cluster run can be traced back to its job. The job names its GPUs (a Keras job those its
+    backend sees, `backend.gpus()`; a scikit-learn baseline none): one that runs no model would import
+    TensorFlow or JAX only to ask (~4 s of CPU per baseline job, bench/README.md "Job start-up")."""
     return {
         "host": platform.node(),
         "cpu": cpu_model(),
-        "gpus": backend.gpus(),
+        "gpus": list(gpus),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

@@ -298,7 +298,7 @@ def write_records(model, job, data, augmentation, resumable, compile_settings, o
         "deterministic": training["deterministic"],
         "jit_compile": compile_settings["jit_compile"],
         "versions": library_versions(),
-        "hardware": provenance.hardware(),
+        "hardware": provenance.hardware(backend.gpus()),
     }
     Path(outputs.train).write_text(json.dumps(record, indent=2) + "\n")
 
