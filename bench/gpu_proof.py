@@ -65,6 +65,9 @@ def parse_args():
     parser.add_argument("--epochs", type=int, default=None, help="epochs per stage (default config.yaml's)")
     parser.add_argument("--models", nargs="+", default=MODELS)
     parser.add_argument("--processes", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--pipeline-batches", type=int, default=100, help="batches the input pipeline's img/s is timed on"
+    )
     return parser.parse_args()
 
 
@@ -118,7 +121,7 @@ def write_split(dataset, split_csv, classes, val_fraction, seed):
     table.drop(columns="folder").to_csv(split_csv, index=False)
 
 
-def pipeline_speed(split_csv, dataset, classes, image_size, batch_size, processes, n_batches=100):
+def pipeline_speed(split_csv, dataset, classes, image_size, batch_size, processes, n_batches):
     """img/s of the input pipeline alone, as training reads it (augmentation is in the model on a GPU)."""
     train = split.read_split(split_csv, "train")
     pixels = images.load_images(dataset, train.path, image_size, threads=processes)
@@ -170,8 +173,9 @@ def main():
         model: settings | {"weights": "none"} for model, settings in config["model_settings"].items()
     }
     pipeline_img_s = pipeline_speed(
-        split_csv, dataset, classes, args.image_size, training["batch_size"], args.processes
-    )
+        split_csv, dataset, classes, args.image_size, training["batch_size"], args.processes,
+        args.pipeline_batches,
+    )  # fmt: skip
     print(f"input pipeline alone: {pipeline_img_s:.0f} img/s", flush=True)
 
     sampler = GpuSampler()

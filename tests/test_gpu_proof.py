@@ -9,7 +9,8 @@ import sys
 from conftest import REPO
 
 TINY = ["--classes", "2", "--train-per-class", "8", "--test-per-class", "4", "--phantom-size", "48",
-        "--image-size", "32", "--epochs", "1", "--models", "vgg16", "--processes", "2"]  # fmt: skip
+        "--image-size", "32", "--epochs", "1", "--models", "vgg16", "--processes", "2",
+        "--pipeline-batches", "5"]  # fmt: skip
 
 
 def test_gpu_proof_runs_without_tensorflow(tmp_path):
