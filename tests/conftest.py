@@ -261,23 +261,26 @@ def trained_model(tmp_path_factory):
     """A tiny VGG16 trained by mribench's own training code on phantoms, and the data it was trained on.
 
     VGG16 because randomly initialised MobileNetV2 and EfficientNet give the same output for every image,
-    so tests comparing predictions could not fail.
+    so tests comparing predictions could not fail. Made once a session for every test process (tests
+    only read it).
     """
     from mribench.audit import write_audit
     from mribench.phantoms import KNOWN_CLASSES, generate_dataset
     from mribench.split import write_split
 
-    root = tmp_path_factory.mktemp("trained_model")
-    generate_dataset(
-        root / "dataset", list(KNOWN_CLASSES), seed=0, train_per_class=8, test_per_class=4, image_size=48
-    )
-    write_audit(root / "dataset", root / "audit.json", root / "audit.csv", list(KNOWN_CLASSES), "error", 4, 1)
-    write_split(root / "audit.csv", root / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
-    tiny = {"batch_size": 8, "dense_units": 16, "feature_extraction": {"epochs": 3, "learning_rate": 1e-3}}
-    settings = training_settings(TRAINED_TARGET, KNOWN_CLASSES, tiny)
-    (root / "settings.json").write_text(json.dumps(settings))
-    train_trained_target(root, root / "run")
-    return root
+    def make(root):
+        root.mkdir()
+        classes = list(KNOWN_CLASSES)
+        generate_dataset(root / "dataset", classes, 8, 4, image_size=48, seed=0)
+        write_audit(root / "dataset", root / "audit.json", root / "audit.csv", classes, "error", 4, 1)
+        write_split(root / "audit.csv", root / "split.csv", val_fraction=0.25, seed=0, test_overlap="keep")
+        stage = {"epochs": 3, "learning_rate": 1e-3}
+        tiny = {"batch_size": 8, "dense_units": 16, "feature_extraction": stage}
+        settings = training_settings(TRAINED_TARGET, classes, tiny)
+        (root / "settings.json").write_text(json.dumps(settings))
+        train_trained_target(root, root / "run")
+
+    return made_once(tmp_path_factory, "trained_model", make)
 
 
 TRAINED_TARGET = Target("vgg16", "feature_extraction", 42)

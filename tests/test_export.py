@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY, chosen_run, planned_jobs, read_json, run_snakemake, write_yaml
+from conftest import REPO, TINY, chosen_run, made_once, planned_jobs, read_json, run_snakemake, write_yaml
 
 from mribench.config import ConfigError, validate_config
 from mribench.export import ONNX_TOLERANCE, ExportError, check_onnx_agrees, export_target, tflite_runner
@@ -20,13 +20,17 @@ TARGET = Target("vgg16", "feature_extraction", 42)
 
 @pytest.fixture(scope="module")
 def exported(trained_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    export_target(
-        TARGET, trained_model / "run" / "model.keras", trained_model / "split.csv", trained_model / "dataset",
-        formats=["saved_model", "tflite"], latency_runs=5, threads=2,
-        out_dir=out / "export", out_json=out / "export.json",
-    )  # fmt: skip
-    return out
+    """The SavedModel and TFLite exports of trained_model, made once a session (tests only read them)."""
+
+    def export(out):
+        out.mkdir()
+        export_target(
+            TARGET, trained_model / "run" / "model.keras", trained_model / "split.csv",
+            trained_model / "dataset", formats=["saved_model", "tflite"], latency_runs=5, threads=2,
+            out_dir=out / "export", out_json=out / "export.json",
+        )  # fmt: skip
+
+    return made_once(tmp_path_factory, "exported", export)
 
 
 def test_tflite_predictions_agree_with_keras(trained_model, exported):
@@ -65,9 +69,12 @@ def test_export_json_measures_every_format(trained_model, exported):
 @pytest.fixture(scope="module")
 def exported_onnx(trained_model, tmp_path_factory):
     """The ONNX export of the model trained on the tests' backend, converted where the workflow
-    converts it: in a process on Keras' TensorFlow backend (scripts/export.py chooses it)."""
-    out = tmp_path_factory.mktemp("onnx")
-    code = f"""
+    converts it: in a process on Keras' TensorFlow backend (scripts/export.py chooses it). Made once a
+    session (tests only read it)."""
+
+    def export(out):
+        out.mkdir()
+        code = f"""
 from mribench import backend
 backend.select("tensorflow")
 from mribench.export import export_target
@@ -76,9 +83,10 @@ export_target({TARGET!r}, {str(trained_model / "run" / "model.keras")!r},
               {str(trained_model / "split.csv")!r}, {str(trained_model / "dataset")!r}, ["onnx"], 5, 2,
               {str(out / "export")!r}, {str(out / "export.json")!r})
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return out
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0, result.stderr[-5000:]
+
+    return made_once(tmp_path_factory, "exported_onnx", export)
 
 
 def keras_test_probabilities(trained_model):
