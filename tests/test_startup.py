@@ -3,8 +3,9 @@
 Every job is a process of its own, and importing TensorFlow and Keras takes 4-13 s of it on two
 cores (bench/README.md, "Job start-up"), so a statistics or report job that imported them would
 pay that for nothing. The scripts' own imports are read from scripts/*.py, so a new script, or a
-library module that starts importing Keras at its top, is caught here; what a job's work imports
-later, the baselines' (the slowest of those jobs) is run with the model libraries refused.
+library module that starts importing Keras at its top, is caught here. What a job's work imports
+later is checked for the baselines, the slowest of those jobs: their whole work runs with the model
+libraries refused.
 """
 
 import ast

@@ -41,7 +41,7 @@ def hardware(gpus):
     """The machine a job runs on: node, CPU, the `gpus` its work ran on, and the SLURM job and visible
     GPUs, so a cluster run can be traced back to its job. The job names its GPUs (a Keras job those its
     backend sees, `backend.gpus()`; a scikit-learn baseline none): one that runs no model would import
-    TensorFlow or JAX only to ask (~4 s of CPU per baseline job, bench/README.md "Job start-up")."""
+    TensorFlow or JAX only to ask (~3 s of CPU per baseline job, bench/README.md "Job start-up")."""
     return {
         "host": platform.node(),
         "cpu": cpu_model(),
