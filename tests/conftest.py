@@ -200,6 +200,20 @@ def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+def refusing_imports(*modules):
+    """Python source that makes `modules` (and their submodules) impossible to import in the process
+    that runs it, as if they were not installed: for what must run without TensorFlow, JAX or Keras.
+    (A None in sys.modules refuses them too, but scipy's array-API checks look modules up there and
+    fail on the None.)"""
+    return f"""import sys
+class RefuseImports:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {modules!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (refused by the test)", name=name)
+sys.meta_path.insert(0, RefuseImports())
+"""
+
+
 # The session's shared runs (made_once), each made on the one before it: the longest chain of work.
 SHARED_RUNS = ("tiny_run", "cv_run")
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import BACKEND, REPO, train_trained_target, training_settings
+from conftest import BACKEND, REPO, refusing_imports, train_trained_target, training_settings
 
 from mribench import backend
 from mribench.phantoms import KNOWN_CLASSES
@@ -17,7 +17,7 @@ from mribench.targets import Target
 
 OTHER_BACKEND = {"tensorflow": "jax", "jax": "tensorflow"}[BACKEND]
 # Runs Python as on a GPU machine that has JAX but no TensorFlow: `import tensorflow` fails.
-WITHOUT_TENSORFLOW = "import sys; sys.modules['tensorflow'] = None\n"
+WITHOUT_TENSORFLOW = refusing_imports("tensorflow")
 
 
 def run_python(code, env=None, check=True):

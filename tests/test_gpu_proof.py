@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, refusing_imports
 
 TINY = ["--classes", "2", "--train-per-class", "8", "--test-per-class", "4", "--phantom-size", "48",
         "--image-size", "32", "--epochs", "1", "--models", "vgg16", "--processes", "2",
@@ -15,8 +15,8 @@ TINY = ["--classes", "2", "--train-per-class", "8", "--test-per-class", "4", "--
 
 def test_gpu_proof_runs_without_tensorflow(tmp_path):
     out = tmp_path / "proof"
-    code = (
-        "import runpy, sys; sys.modules['tensorflow'] = None; "
+    code = refusing_imports("tensorflow") + (
+        "import runpy; "
         f"sys.argv = ['gpu_proof.py', '--out', {str(out)!r}, *{TINY!r}]; "
         f"runpy.run_path({str(REPO / 'bench' / 'gpu_proof.py')!r}, run_name='__main__')"
     )

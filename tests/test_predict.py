@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 import pytest
-from conftest import REPO, bomb_png
+from conftest import REPO, bomb_png, refusing_imports
 from PIL import Image
 
 import mribench
@@ -32,8 +32,7 @@ CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 AS_INSTALLED = ["-m", "mribench"]
 WITHOUT_A_BACKEND = [
     "-c",
-    "import sys; sys.modules['tensorflow'] = sys.modules['jax'] = None; "
-    "from mribench.cli import main; sys.exit(main(sys.argv[1:]))",
+    refusing_imports("tensorflow", "jax") + "from mribench.cli import main; sys.exit(main(sys.argv[1:]))",
 ]
 
 

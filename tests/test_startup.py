@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import REPO, refusing_imports
 
 from mribench.audit import write_audit
 from mribench.baselines import BASELINES
@@ -66,17 +66,6 @@ def test_jobs_that_run_no_model_import_no_deep_learning_library():
     assert culprits == {}, f"these jobs import model libraries at start-up (import them lazily): {culprits}"
 
 
-# Refuses the model libraries in a process: a finder first on the import path. (Putting None in
-# sys.modules refuses them too, but scipy's array-API checks look modules up there and fail on None.)
-REFUSE_MODEL_LIBRARIES = """
-import sys
-class Refuse:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in %r:
-            raise ImportError(name + " is refused here: this job runs no model")
-sys.meta_path.insert(0, Refuse())
-""" % (MODEL_LIBRARIES,)
-
 RUN_BOTH_BASELINES = """
 from pathlib import Path
 from mribench import baselines
@@ -100,8 +89,9 @@ def test_the_baselines_work_runs_with_the_model_libraries_refused(tmp_path):
     generate_dataset(tmp_path / "dataset", classes, train_per_class=4, test_per_class=2, image_size=32)
     write_audit(tmp_path / "dataset", tmp_path / "audit.json", tmp_path / "audit.csv", classes, "error", 4, 2)
     write_split(tmp_path / "audit.csv", tmp_path / "split.csv", 0.25, seed=0, test_overlap="keep")
+    code = refusing_imports(*MODEL_LIBRARIES) + RUN_BOTH_BASELINES
     result = subprocess.run(
-        [sys.executable, "-c", REFUSE_MODEL_LIBRARIES + RUN_BOTH_BASELINES, str(tmp_path), *classes],
+        [sys.executable, "-c", code, str(tmp_path), *classes],
         capture_output=True,
         text=True,
         env=os.environ | {"PYTHONPATH": str(REPO / "src")},
